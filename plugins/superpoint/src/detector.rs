@@ -1,0 +1,179 @@
+//! Frame in, keypoints and descriptors out: pre-processing, the engine and post-processing with
+//! buffers kept between frames.
+
+use std::path::Path;
+
+use crate::engine::{Engine, EngineOptions};
+use crate::frame::Frame;
+use crate::onnx::{CELL, ModelInfo};
+use crate::postprocess::{self, Keypoint, KeypointScratch, PostParams};
+use crate::{Error, MIN_FRAME_SIDE};
+
+/// What to detect and at which size.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct DetectorConfig {
+    /// Post-processing.
+    pub post: PostParams,
+    /// Network input width; 0 = native frame size (padded to a multiple of 8).
+    pub inference_width: usize,
+    /// Network input height; 0 = native frame size.
+    pub inference_height: usize,
+    /// Compute descriptors.
+    pub descriptors: bool,
+}
+
+impl DetectorConfig {
+    /// Checks value ranges.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.post.validate()?;
+        for (name, v) in [
+            ("inference-width", self.inference_width),
+            ("inference-height", self.inference_height),
+        ] {
+            if v != 0 && v < MIN_FRAME_SIDE {
+                return Err(Error::Config(format!(
+                    "{name} must be 0 (native size) or at least {MIN_FRAME_SIDE}, got {v}"
+                )));
+            }
+        }
+        if (self.inference_width == 0) != (self.inference_height == 0) {
+            return Err(Error::Config(
+                "set both inference-width and inference-height, or neither".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Keypoints and descriptors of one frame, in frame pixels.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Detections {
+    /// Frame width.
+    pub width: u32,
+    /// Frame height.
+    pub height: u32,
+    /// Keypoints sorted by descending score.
+    pub keypoints: Vec<Keypoint>,
+    /// `keypoints.len()` x 256 unit-norm descriptors, row-major (empty when not computed).
+    pub descriptors: Vec<f32>,
+}
+
+impl Detections {
+    /// The descriptor of keypoint `i`.
+    pub fn descriptor(&self, i: usize) -> &[f32] {
+        &self.descriptors[i * crate::onnx::DESCRIPTOR_DIM..(i + 1) * crate::onnx::DESCRIPTOR_DIM]
+    }
+}
+
+/// Runs SuperPoint on frames.
+#[derive(Debug)]
+pub struct Detector {
+    engine: Engine,
+    config: DetectorConfig,
+    input: Vec<f32>,
+    scratch: KeypointScratch,
+    raw: Vec<Keypoint>,
+}
+
+impl Detector {
+    /// Loads `model` and checks `config`.
+    pub fn new(
+        model: &Path,
+        options: &EngineOptions,
+        config: DetectorConfig,
+    ) -> Result<Self, Error> {
+        config.validate()?;
+        let engine = Engine::new(model, options)?;
+        Self::with_engine(engine, config)
+    }
+
+    /// Wraps an already loaded engine.
+    pub fn with_engine(engine: Engine, config: DetectorConfig) -> Result<Self, Error> {
+        config.validate()?;
+        if config.descriptors && !engine.has_descriptors() {
+            return Err(Error::Model(format!(
+                "{} has no `descriptors` output (a detector-only MagicPoint model?); disable descriptors or use a SuperPoint model",
+                engine.path().display()
+            )));
+        }
+        Ok(Detector {
+            engine,
+            config,
+            input: Vec::new(),
+            scratch: KeypointScratch::default(),
+            raw: Vec::new(),
+        })
+    }
+
+    /// Current configuration.
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    /// Changes the configuration (validated) without reloading the model.
+    pub fn set_config(&mut self, config: DetectorConfig) -> Result<(), Error> {
+        config.validate()?;
+        if config.descriptors && !self.engine.has_descriptors() {
+            return Err(Error::Model("the model has no descriptor output".into()));
+        }
+        self.config = config;
+        Ok(())
+    }
+
+    /// Model metadata.
+    pub fn model_info(&self) -> &ModelInfo {
+        self.engine.info()
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Detects keypoints (and descriptors when configured) in `frame`, writing into `out`.
+    pub fn detect(&mut self, frame: &Frame<'_>, out: &mut Detections) -> Result<(), Error> {
+        let cfg = self.config;
+        let geo = frame.geometry((cfg.inference_width, cfg.inference_height));
+        frame.fill_input(&geo, &mut self.input);
+        out.width = frame.width as u32;
+        out.height = frame.height as u32;
+        out.keypoints.clear();
+        out.descriptors.clear();
+        let Detector {
+            engine,
+            input,
+            scratch,
+            raw,
+            ..
+        } = self;
+        engine.run(input, 1, geo.height, geo.width, |net| {
+            postprocess::extract_keypoints(
+                net.scores,
+                net.width,
+                geo.valid_width,
+                geo.valid_height,
+                &cfg.post,
+                scratch,
+                raw,
+            );
+            if cfg.descriptors {
+                postprocess::sample_descriptors(
+                    net.descriptors,
+                    net.height / CELL,
+                    net.width / CELL,
+                    raw.iter().map(|k| (k.x, k.y)),
+                    &mut out.descriptors,
+                );
+            }
+        })?;
+        out.keypoints.extend(raw.iter().map(|k| {
+            let (x, y) = geo.to_frame(k.x, k.y);
+            Keypoint {
+                x,
+                y,
+                score: k.score,
+            }
+        }));
+        Ok(())
+    }
+}

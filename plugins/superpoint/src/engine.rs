@@ -1,0 +1,293 @@
+//! ONNX Runtime inference engine.
+//!
+//! ONNX Runtime allows one environment per process, so it lives in a global [`OnceLock`]; every
+//! [`Engine`] (one per element instance) builds its session on it.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+
+use crate::Error;
+use crate::onnx::{
+    self, DESCRIPTOR_DIM, INPUT_IMAGE, ModelInfo, OUTPUT_DESCRIPTORS, OUTPUT_SCORES,
+};
+
+/// Where the computation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Provider {
+    /// ONNX Runtime's CPU execution provider.
+    #[default]
+    Cpu,
+    /// ONNX Runtime's CUDA execution provider (needs the `onnxruntime-gpu` libraries).
+    Cuda,
+}
+
+/// Options of an [`Engine`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineOptions {
+    /// Execution provider asked for.
+    pub provider: Provider,
+    /// CUDA device index.
+    pub device_id: i32,
+    /// Intra-op threads; 0 lets ONNX Runtime choose (one per core).
+    pub threads: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            provider: Provider::Cpu,
+            device_id: 0,
+            threads: 0,
+        }
+    }
+}
+
+static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+
+/// Path of the ONNX Runtime shared library: `ORT_DYLIB_PATH`, else the system's `libonnxruntime.so`.
+pub fn ort_library_path() -> PathBuf {
+    std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("libonnxruntime.so"))
+}
+
+/// The process-wide ONNX Runtime environment, loading the library on first use.
+pub fn environment() -> Result<&'static ort::environment::Environment, Error> {
+    ENVIRONMENT
+        .get_or_init(|| {
+            let lib = ort_library_path();
+            if lib.components().count() > 1 && !lib.exists() {
+                return Err(format!(
+                    "ONNX Runtime library {} does not exist: set ORT_DYLIB_PATH to libonnxruntime.so \
+                     (scripts/setup.sh puts it in .deps/onnxruntime/)",
+                    lib.display()
+                ));
+            }
+            let builder = ort::init_from(&lib).map_err(|e| {
+                format!(
+                    "cannot load ONNX Runtime from {}: {e}. Set ORT_DYLIB_PATH to libonnxruntime.so \
+                     (scripts/setup.sh puts it in .deps/onnxruntime/)",
+                    lib.display()
+                )
+            })?;
+            builder
+                .with_name("superpoint")
+                .build()
+                .map_err(|e| format!("cannot create the ONNX Runtime environment: {e}"))
+        })
+        .as_ref()
+        .map_err(|e| Error::Runtime(e.clone()))
+}
+
+/// A loaded SuperPoint (or MagicPoint) model.
+pub struct Engine {
+    session: Session,
+    info: ModelInfo,
+    has_descriptors: bool,
+    path: PathBuf,
+    provider: Provider,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("path", &self.path)
+            .field("model_id", &self.info.model_id)
+            .field("provider", &self.provider)
+            .finish()
+    }
+}
+
+/// Output tensors of one forward pass, borrowed from the runtime.
+#[derive(Debug)]
+pub struct NetworkOutput<'a> {
+    /// Batch size.
+    pub batch: usize,
+    /// Height of the input (multiple of 8).
+    pub height: usize,
+    /// Width of the input (multiple of 8).
+    pub width: usize,
+    /// `[N, H, W]` heatmap.
+    pub scores: &'a [f32],
+    /// `[N, 256, H/8, W/8]` unit-norm dense descriptors (empty for a detector-only model).
+    pub descriptors: &'a [f32],
+}
+
+impl Engine {
+    /// Loads the model at `path`, checking it follows the contract in [`crate::onnx`].
+    pub fn new(path: &Path, options: &EngineOptions) -> Result<Self, Error> {
+        if !path.exists() {
+            return Err(Error::Model(format!(
+                "model file {} does not exist (set the `model` property / --model to a SuperPoint ONNX file)",
+                path.display()
+            )));
+        }
+        // Decoding the protobuf first gives a clearer message than the runtime for non-ONNX files.
+        let info = onnx::read_model_info(path)?;
+        let env = environment()?;
+        let mut builder = Session::builder(env)
+            .map_err(|e| Error::Runtime(format!("cannot create session builder: {e}")))?
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(|e| Error::Runtime(format!("cannot set optimisation level: {e}")))?;
+        if options.threads > 0 {
+            builder = builder
+                .with_intra_threads(options.threads)
+                .map_err(|e| Error::Runtime(format!("cannot set threads: {e}")))?;
+        }
+        let provider = match options.provider {
+            Provider::Cpu => Provider::Cpu,
+            Provider::Cuda => return Err(Error::ProviderUnavailable(cuda_unavailable_reason())),
+        };
+        let session = builder.commit_from_file(path).map_err(|e| {
+            Error::Model(format!(
+                "{} is not a usable ONNX model: {e}",
+                path.display()
+            ))
+        })?;
+        let has_descriptors = check_contract(&session, path)?;
+        Ok(Engine {
+            session,
+            info,
+            has_descriptors,
+            path: path.to_path_buf(),
+            provider,
+        })
+    }
+
+    /// Model metadata.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Whether the model has the descriptor head.
+    pub fn has_descriptors(&self) -> bool {
+        self.has_descriptors
+    }
+
+    /// The provider actually in use.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// The model file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs the network on `images` (`[batch, 1, height, width]`, values in [0, 1]) and hands the
+    /// outputs to `consume` without copying them.
+    pub fn run<R>(
+        &mut self,
+        images: &[f32],
+        batch: usize,
+        height: usize,
+        width: usize,
+        consume: impl FnOnce(NetworkOutput<'_>) -> R,
+    ) -> Result<R, Error> {
+        if height % 8 != 0 || width % 8 != 0 || height < 8 || width < 8 {
+            return Err(Error::Input(format!(
+                "network input must be a positive multiple of 8 in each side, got {width}x{height}"
+            )));
+        }
+        if images.len() != batch * height * width {
+            return Err(Error::Input(format!(
+                "expected {} input values for {batch}x1x{height}x{width}, got {}",
+                batch * height * width,
+                images.len()
+            )));
+        }
+        let input = TensorRef::from_array_view(([batch, 1, height, width], images))
+            .map_err(|e| Error::Runtime(format!("cannot wrap input tensor: {e}")))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![INPUT_IMAGE => input])
+            .map_err(|e| Error::Runtime(format!("inference failed: {e}")))?;
+        let (_, scores) = outputs[OUTPUT_SCORES]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| Error::Runtime(format!("bad scores output: {e}")))?;
+        let descriptors: &[f32] = if self.has_descriptors {
+            outputs[OUTPUT_DESCRIPTORS]
+                .try_extract_tensor::<f32>()
+                .map_err(|e| Error::Runtime(format!("bad descriptors output: {e}")))?
+                .1
+        } else {
+            &[]
+        };
+        if scores.len() != batch * height * width
+            || (self.has_descriptors
+                && descriptors.len() != batch * DESCRIPTOR_DIM * (height / 8) * (width / 8))
+        {
+            return Err(Error::Model(format!(
+                "{}: outputs have unexpected sizes ({} scores, {} descriptor values for {batch}x{height}x{width})",
+                self.path.display(),
+                scores.len(),
+                descriptors.len()
+            )));
+        }
+        Ok(consume(NetworkOutput {
+            batch,
+            height,
+            width,
+            scores,
+            descriptors,
+        }))
+    }
+}
+
+fn cuda_unavailable_reason() -> String {
+    "this build has no CUDA execution provider (the CPU build of ONNX Runtime is used); \
+     use provider=cpu"
+        .to_string()
+}
+
+fn tensor_rank(t: &ValueType) -> Option<(TensorElementType, Vec<i64>)> {
+    match t {
+        ValueType::Tensor { ty, shape, .. } => Some((*ty, shape.iter().copied().collect())),
+        _ => None,
+    }
+}
+
+/// Checks inputs/outputs; returns whether the descriptor output is present.
+fn check_contract(session: &Session, path: &Path) -> Result<bool, Error> {
+    let expected = "expected input `image` float32 [N,1,H,W] and outputs `scores` float32 [N,H,W] \
+                    and `descriptors` float32 [N,256,H/8,W/8]";
+    let bad = |what: String| {
+        Error::Model(format!(
+            "{} does not look like a SuperPoint model: {what}; {expected}",
+            path.display()
+        ))
+    };
+    let inputs = session.inputs();
+    if inputs.len() != 1 || inputs[0].name() != INPUT_IMAGE {
+        let names: Vec<_> = inputs.iter().map(|i| i.name().to_string()).collect();
+        return Err(bad(format!("inputs are {names:?}")));
+    }
+    match tensor_rank(inputs[0].dtype()) {
+        Some((TensorElementType::Float32, dims))
+            if dims.len() == 4 && (dims[1] == 1 || dims[1] < 0) => {}
+        other => return Err(bad(format!("input `image` is {other:?}"))),
+    }
+    let outputs = session.outputs();
+    let find = |name: &str| outputs.iter().find(|o| o.name() == name);
+    match find(OUTPUT_SCORES).map(|o| tensor_rank(o.dtype())) {
+        Some(Some((TensorElementType::Float32, dims))) if dims.len() == 3 => {}
+        Some(other) => return Err(bad(format!("output `scores` is {other:?}"))),
+        None => {
+            let names: Vec<_> = outputs.iter().map(|o| o.name().to_string()).collect();
+            return Err(bad(format!("no `scores` output (outputs are {names:?})")));
+        }
+    }
+    match find(OUTPUT_DESCRIPTORS).map(|o| tensor_rank(o.dtype())) {
+        Some(Some((TensorElementType::Float32, dims)))
+            if dims.len() == 4 && (dims[1] == DESCRIPTOR_DIM as i64 || dims[1] < 0) =>
+        {
+            Ok(true)
+        }
+        Some(other) => Err(bad(format!("output `descriptors` is {other:?}"))),
+        None => Ok(false),
+    }
+}

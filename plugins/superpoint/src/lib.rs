@@ -1,0 +1,42 @@
+//! SuperPoint keypoint detection and description without GStreamer: ONNX model I/O, the ONNX
+//! Runtime engine, pre- and post-processing, and the JSON formats shared by the GStreamer elements,
+//! the `superpoint` CLI and the training tools.
+#![warn(missing_docs)]
+
+pub mod detector;
+pub mod engine;
+pub mod frame;
+pub mod json;
+pub mod onnx;
+pub mod postprocess;
+
+pub use detector::{Detections, Detector, DetectorConfig};
+pub use engine::{Engine, EngineOptions, Provider};
+pub use frame::{Frame, PixelLayout};
+pub use postprocess::{Keypoint, PostParams};
+
+/// Errors of this crate; each message says what is wrong and, where it can, how to fix it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{0}")]
+    Io(String),
+    /// The model file is missing, not ONNX, or does not follow the SuperPoint contract.
+    #[error("{0}")]
+    Model(String),
+    /// ONNX Runtime could not be loaded or failed.
+    #[error("{0}")]
+    Runtime(String),
+    /// The requested execution provider cannot be used.
+    #[error("{0}")]
+    ProviderUnavailable(String),
+    /// Bad input data (frame too small, wrong size).
+    #[error("{0}")]
+    Input(String),
+    /// Bad parameter values.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Smallest frame side the detector accepts (two detector cells).
+pub const MIN_FRAME_SIDE: usize = 16;

@@ -1,0 +1,313 @@
+//! Post-processing shared by the elements, the CLI and the evaluation: threshold, greedy
+//! non-maximum suppression, border removal, top-k, bilinear descriptor sampling, L2 normalisation.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::onnx::{CELL, DESCRIPTOR_DIM};
+
+/// A keypoint in pixels ((0,0) = centre of the top-left pixel) with its detector score.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Keypoint {
+    /// Column.
+    pub x: f32,
+    /// Row.
+    pub y: f32,
+    /// Heatmap probability.
+    pub score: f32,
+}
+
+/// Post-processing parameters (defaults from DESIGN.md).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PostParams {
+    /// Minimum heatmap probability.
+    pub threshold: f32,
+    /// NMS radius in pixels (0 disables NMS).
+    pub nms_radius: usize,
+    /// Keypoints closer than this to the image edge are dropped.
+    pub border: usize,
+    /// Keep at most this many keypoints, best first (0 = all).
+    pub max_keypoints: usize,
+}
+
+impl Default for PostParams {
+    fn default() -> Self {
+        PostParams {
+            threshold: 0.015,
+            nms_radius: 4,
+            border: 4,
+            max_keypoints: 1000,
+        }
+    }
+}
+
+impl PostParams {
+    /// Checks value ranges.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !(self.threshold.is_finite() && (0.0..=1.0).contains(&self.threshold)) {
+            return Err(Error::Config(format!(
+                "threshold must be within [0, 1], got {}",
+                self.threshold
+            )));
+        }
+        if self.nms_radius > 64 || self.border > 1024 {
+            return Err(Error::Config(format!(
+                "nms-radius must be <= 64 and border <= 1024 (got {} and {})",
+                self.nms_radius, self.border
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Reusable buffers for [`extract_keypoints`], so per-frame work allocates nothing once warm.
+#[derive(Debug, Default)]
+pub struct KeypointScratch {
+    candidates: Vec<(f32, u32, u32)>,
+    suppressed: Vec<bool>,
+}
+
+/// Finds keypoints in a `width`-wide heatmap whose content occupies `valid_width` x
+/// `valid_height` (the rest is padding). Output is sorted by descending score.
+pub fn extract_keypoints(
+    scores: &[f32],
+    width: usize,
+    valid_width: usize,
+    valid_height: usize,
+    params: &PostParams,
+    scratch: &mut KeypointScratch,
+    out: &mut Vec<Keypoint>,
+) {
+    out.clear();
+    let cands = &mut scratch.candidates;
+    cands.clear();
+    for y in 0..valid_height {
+        let row = &scores[y * width..y * width + valid_width];
+        for (x, &s) in row.iter().enumerate() {
+            if s >= params.threshold && s > 0.0 {
+                cands.push((s, x as u32, y as u32));
+            }
+        }
+    }
+    // Best first; ties broken by position so results are deterministic.
+    cands.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)).then(a.1.cmp(&b.1)));
+    let r = params.nms_radius;
+    let border = params.border;
+    let inside = |x: usize, y: usize| {
+        x >= border && y >= border && x + border < valid_width && y + border < valid_height
+    };
+    let limit = if params.max_keypoints == 0 {
+        usize::MAX
+    } else {
+        params.max_keypoints
+    };
+    if r == 0 {
+        for &(s, x, y) in cands.iter() {
+            if out.len() >= limit {
+                break;
+            }
+            if inside(x as usize, y as usize) {
+                out.push(Keypoint {
+                    x: x as f32,
+                    y: y as f32,
+                    score: s,
+                });
+            }
+        }
+        return;
+    }
+    let sup = &mut scratch.suppressed;
+    sup.clear();
+    sup.resize(valid_width * valid_height, false);
+    for &(s, x, y) in cands.iter() {
+        if out.len() >= limit {
+            break;
+        }
+        let (x, y) = (x as usize, y as usize);
+        if sup[y * valid_width + x] {
+            continue;
+        }
+        // Greedy NMS as in the reference implementation: a kept point suppresses its
+        // (2r+1)^2 neighbourhood, even when it is itself later dropped for the border.
+        let (x0, x1) = (x.saturating_sub(r), (x + r).min(valid_width - 1));
+        for yy in y.saturating_sub(r)..=(y + r).min(valid_height - 1) {
+            sup[yy * valid_width + x0..=yy * valid_width + x1].fill(true);
+        }
+        if inside(x, y) {
+            out.push(Keypoint {
+                x: x as f32,
+                y: y as f32,
+                score: s,
+            });
+        }
+    }
+}
+
+/// Samples the `[256, hc, wc]` dense descriptor map bilinearly at keypoints given in network-input
+/// pixels, L2-normalises each, and appends them to `out` (256 values per keypoint).
+pub fn sample_descriptors(
+    dense: &[f32],
+    hc: usize,
+    wc: usize,
+    keypoints: impl IntoIterator<Item = (f32, f32)>,
+    out: &mut Vec<f32>,
+) {
+    let plane = hc * wc;
+    debug_assert_eq!(dense.len(), DESCRIPTOR_DIM * plane);
+    let half = (CELL as f32 - 1.0) / 2.0;
+    for (x, y) in keypoints {
+        // Cell i covers pixels 8i..8i+7, so its centre is at 8i + 3.5.
+        let u = ((x - half) / CELL as f32).clamp(0.0, (wc - 1) as f32);
+        let v = ((y - half) / CELL as f32).clamp(0.0, (hc - 1) as f32);
+        let (u0, v0) = (u.floor() as usize, v.floor() as usize);
+        let (u1, v1) = ((u0 + 1).min(wc - 1), (v0 + 1).min(hc - 1));
+        let (fu, fv) = (u - u0 as f32, v - v0 as f32);
+        let w00 = (1.0 - fu) * (1.0 - fv);
+        let w01 = fu * (1.0 - fv);
+        let w10 = (1.0 - fu) * fv;
+        let w11 = fu * fv;
+        let (i00, i01, i10, i11) = (v0 * wc + u0, v0 * wc + u1, v1 * wc + u0, v1 * wc + u1);
+        let start = out.len();
+        out.extend((0..DESCRIPTOR_DIM).map(|c| {
+            let p = &dense[c * plane..(c + 1) * plane];
+            w00 * p[i00] + w01 * p[i01] + w10 * p[i10] + w11 * p[i11]
+        }));
+        normalize(&mut out[start..]);
+    }
+}
+
+/// L2-normalises `v` in place (left as is when it is zero).
+pub fn normalize(v: &mut [f32]) {
+    let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|a| *a /= n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(scores: &[f32], w: usize, h: usize, p: PostParams) -> Vec<Keypoint> {
+        let mut out = Vec::new();
+        extract_keypoints(
+            scores,
+            w,
+            w,
+            h,
+            &p,
+            &mut KeypointScratch::default(),
+            &mut out,
+        );
+        out
+    }
+
+    #[test]
+    fn nms_keeps_local_maxima_only() {
+        let (w, h) = (32, 32);
+        let mut s = vec![0.0; w * h];
+        s[10 * w + 10] = 0.9;
+        s[10 * w + 12] = 0.5; // within radius 4 of the 0.9 peak: suppressed
+        s[10 * w + 20] = 0.4; // 10 px away: kept
+        s[20 * w + 20] = 0.01; // below threshold
+        let k = run(&s, w, h, PostParams::default());
+        let xy: Vec<_> = k.iter().map(|k| (k.x, k.y, k.score)).collect();
+        assert_eq!(xy, vec![(10.0, 10.0, 0.9), (20.0, 10.0, 0.4)]);
+        let k = run(
+            &s,
+            w,
+            h,
+            PostParams {
+                nms_radius: 0,
+                ..Default::default()
+            },
+        );
+        assert_eq!(k.len(), 3);
+    }
+
+    #[test]
+    fn border_and_top_k() {
+        let (w, h) = (40, 40);
+        let mut s = vec![0.0; w * h];
+        s[2 * w + 20] = 0.99; // inside the 4 px border: dropped
+        s[20 * w + 37] = 0.98; // x + 4 >= 40: dropped
+        s[20 * w + 35] = 0.2;
+        s[10 * w + 10] = 0.3;
+        s[30 * w + 10] = 0.4;
+        let p = PostParams {
+            nms_radius: 1,
+            max_keypoints: 2,
+            ..Default::default()
+        };
+        let k = run(&s, w, h, p);
+        let xy: Vec<_> = k.iter().map(|k| (k.x, k.y)).collect();
+        assert_eq!(xy, vec![(10.0, 30.0), (10.0, 10.0)]);
+    }
+
+    #[test]
+    fn padding_is_ignored() {
+        let (w, h) = (24, 24);
+        let mut s = vec![0.0; w * h];
+        s[10 * w + 20] = 0.9; // in the padding when the valid width is 17
+        let mut out = Vec::new();
+        let p = PostParams {
+            border: 0,
+            ..Default::default()
+        };
+        extract_keypoints(&s, w, 17, 24, &p, &mut KeypointScratch::default(), &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn bilinear_sampling_is_exact_at_cell_centres() {
+        let (hc, wc) = (3, 4);
+        let dense: Vec<f32> = (0..DESCRIPTOR_DIM * hc * wc)
+            .map(|i| ((i * 7919) % 101) as f32 + 1.0)
+            .collect();
+        for (cy, cx) in [(0, 0), (1, 2), (2, 3)] {
+            let mut out = Vec::new();
+            let (x, y) = (cx as f32 * 8.0 + 3.5, cy as f32 * 8.0 + 3.5);
+            sample_descriptors(&dense, hc, wc, [(x, y)], &mut out);
+            let mut expect: Vec<f32> = (0..DESCRIPTOR_DIM)
+                .map(|c| dense[c * hc * wc + cy * wc + cx])
+                .collect();
+            normalize(&mut expect);
+            for (a, b) in out.iter().zip(&expect) {
+                assert!((a - b).abs() < 1e-6);
+            }
+        }
+        // Halfway between two cells: the normalised mean of both.
+        let mut out = Vec::new();
+        sample_descriptors(&dense, hc, wc, [(7.5, 3.5)], &mut out);
+        let mut expect: Vec<f32> = (0..DESCRIPTOR_DIM)
+            .map(|c| 0.5 * (dense[c * hc * wc] + dense[c * hc * wc + 1]))
+            .collect();
+        normalize(&mut expect);
+        for (a, b) in out.iter().zip(&expect) {
+            assert!((a - b).abs() < 1e-6);
+        }
+        let norm: f32 = out.iter().map(|v| v * v).sum();
+        assert!((norm - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn bad_params_are_rejected() {
+        assert!(
+            PostParams {
+                threshold: 1.5,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            PostParams {
+                threshold: f32::NAN,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(PostParams::default().validate().is_ok());
+    }
+}
