@@ -6,6 +6,8 @@
 pub mod detector;
 pub mod engine;
 pub mod frame;
+pub mod geometry;
+pub mod image_io;
 pub mod json;
 pub mod onnx;
 pub mod postprocess;
@@ -13,6 +15,7 @@ pub mod postprocess;
 pub use detector::{Detections, Detector, DetectorConfig};
 pub use engine::{Engine, EngineOptions, Provider};
 pub use frame::{Frame, PixelLayout};
+pub use geometry::Homography;
 pub use postprocess::{Keypoint, PostParams};
 
 /// Errors of this crate; each message says what is wrong and, where it can, how to fix it.

@@ -1,0 +1,77 @@
+//! Options shared by the subcommands that run the model.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use superpoint::{DetectorConfig, EngineOptions, PostParams, Provider};
+
+/// Model and detection options (the same as `superpointdetect`'s properties).
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// SuperPoint ONNX model.
+    #[arg(long, default_value = default_model())]
+    pub model: PathBuf,
+    /// Execution provider: cpu or cuda.
+    #[arg(long, default_value = "cpu", value_parser = parse_provider)]
+    pub provider: Provider,
+    /// Inference threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Minimum heatmap probability of a keypoint.
+    #[arg(long, default_value_t = 0.015)]
+    pub threshold: f32,
+    /// Non-maximum suppression radius in pixels.
+    #[arg(long, default_value_t = 4)]
+    pub nms_radius: usize,
+    /// Drop keypoints closer than this to the image edge (pixels).
+    #[arg(long, default_value_t = 4)]
+    pub border: usize,
+    /// Keep at most this many keypoints (0 = all).
+    #[arg(long, default_value_t = 1000)]
+    pub max_keypoints: usize,
+    /// Network input width (0 = native size padded to a multiple of 8).
+    #[arg(long, default_value_t = 0)]
+    pub inference_width: usize,
+    /// Network input height (0 = native size).
+    #[arg(long, default_value_t = 0)]
+    pub inference_height: usize,
+}
+
+/// The installed model, next to the sources.
+pub fn default_model() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/superpoint.onnx")
+}
+
+fn parse_provider(s: &str) -> Result<Provider, String> {
+    match s {
+        "cpu" => Ok(Provider::Cpu),
+        "cuda" => Ok(Provider::Cuda),
+        _ => Err(format!("unknown provider {s:?}: use cpu or cuda")),
+    }
+}
+
+impl ModelArgs {
+    /// Engine options.
+    pub fn engine_options(&self) -> EngineOptions {
+        EngineOptions {
+            provider: self.provider,
+            device_id: 0,
+            threads: self.threads,
+        }
+    }
+
+    /// Detector configuration.
+    pub fn detector_config(&self, descriptors: bool) -> DetectorConfig {
+        DetectorConfig {
+            post: PostParams {
+                threshold: self.threshold,
+                nms_radius: self.nms_radius,
+                border: self.border,
+                max_keypoints: self.max_keypoints,
+            },
+            inference_width: self.inference_width,
+            inference_height: self.inference_height,
+            descriptors,
+        }
+    }
+}

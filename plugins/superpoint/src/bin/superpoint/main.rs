@@ -1,0 +1,77 @@
+//! `superpoint`: detect keypoints in images, evaluate detectors, benchmark the engine, write
+//! test models.
+
+mod bench;
+mod common;
+mod detect;
+mod eval;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use superpoint::onnx::{ModelInfo, SuperPointWeights};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "superpoint",
+    version,
+    about = "SuperPoint keypoints: detect, evaluate, benchmark"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Detect keypoints and descriptors in images and write JSON.
+    Detect(detect::DetectArgs),
+    /// Evaluate on HPatches-style folders (repeatability, MMA, homography accuracy).
+    Eval(eval::EvalArgs),
+    /// Time the engine and post-processing on CPU (and the onnxruntime Python baseline).
+    Bench(bench::BenchArgs),
+    /// Write a SuperPoint ONNX model with RANDOM weights, marked untrained: for plumbing tests only.
+    WriteRandomModel {
+        /// Output file.
+        out: PathBuf,
+        /// Seed of the weights.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Leave out the descriptor head (a MagicPoint-shaped model).
+        #[arg(long)]
+        detector_only: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Detect(a) => detect::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::WriteRandomModel {
+            out,
+            seed,
+            detector_only,
+        } => SuperPointWeights::random(seed, !detector_only)
+            .write_model(
+                &out,
+                &ModelInfo {
+                    model_id: format!("random-untrained-seed{seed}"),
+                    trained: false,
+                    description:
+                        "Random He-initialised weights for plumbing tests; NOT a trained model."
+                            .into(),
+                },
+            )
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("superpoint: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Homographies: the 3x3 matrix type shared by matching, warping, training and evaluation.
+
+use serde::{Deserialize, Serialize};
+
+/// A 3x3 projective transform acting on pixel coordinates ((0,0) = centre of the top-left pixel),
+/// row-major, mapping `(x, y, 1)` to `H * (x, y, 1)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Homography(pub [f64; 9]);
+
+impl Default for Homography {
+    fn default() -> Self {
+        Self::IDENTITY
+    }
+}
+
+impl Homography {
+    /// The identity.
+    pub const IDENTITY: Homography = Homography([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+
+    /// From 9 row-major values, normalised so that `h[8] == 1` when possible.
+    pub fn from_row_major(m: [f64; 9]) -> Self {
+        Homography(m).normalized()
+    }
+
+    /// Scales the matrix so that the bottom-right entry is 1 (left as is when it is ~0).
+    pub fn normalized(self) -> Self {
+        let s = self.0[8];
+        if s.abs() > 1e-12 {
+            Homography(self.0.map(|v| v / s))
+        } else {
+            self
+        }
+    }
+
+    /// Applies the homography to a point; `None` when it maps to infinity.
+    pub fn apply(&self, x: f64, y: f64) -> Option<(f64, f64)> {
+        let m = &self.0;
+        let w = m[6] * x + m[7] * y + m[8];
+        if w.abs() < 1e-12 || !w.is_finite() {
+            return None;
+        }
+        Some((
+            (m[0] * x + m[1] * y + m[2]) / w,
+            (m[3] * x + m[4] * y + m[5]) / w,
+        ))
+    }
+
+    /// `self * other`: apply `other` first, then `self`.
+    pub fn compose(&self, other: &Homography) -> Homography {
+        let (a, b) = (&self.0, &other.0);
+        let mut c = [0.0; 9];
+        for i in 0..3 {
+            for j in 0..3 {
+                c[i * 3 + j] = (0..3).map(|k| a[i * 3 + k] * b[k * 3 + j]).sum();
+            }
+        }
+        Homography(c).normalized()
+    }
+
+    /// Determinant.
+    pub fn determinant(&self) -> f64 {
+        let m = &self.0;
+        m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6])
+            + m[2] * (m[3] * m[7] - m[4] * m[6])
+    }
+
+    /// The inverse; `None` for a singular or non-finite matrix.
+    pub fn inverse(&self) -> Option<Homography> {
+        let m = &self.0;
+        if m.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        let det = self.determinant();
+        let scale = m.iter().map(|v| v.abs()).fold(0.0, f64::max);
+        if det.abs() <= 1e-12 * scale.powi(3) || det == 0.0 {
+            return None;
+        }
+        let inv = [
+            m[4] * m[8] - m[5] * m[7],
+            m[2] * m[7] - m[1] * m[8],
+            m[1] * m[5] - m[2] * m[4],
+            m[5] * m[6] - m[3] * m[8],
+            m[0] * m[8] - m[2] * m[6],
+            m[2] * m[3] - m[0] * m[5],
+            m[3] * m[7] - m[4] * m[6],
+            m[1] * m[6] - m[0] * m[7],
+            m[0] * m[4] - m[1] * m[3],
+        ];
+        Some(Homography(inv.map(|v| v / det)).normalized())
+    }
+
+    /// Whether all entries are finite and the matrix is invertible.
+    pub fn is_valid(&self) -> bool {
+        self.inverse().is_some()
+    }
+
+    /// Mean distance between the four image corners mapped by `self` and by `truth`
+    /// (the HPatches homography-accuracy error); `None` when a corner maps to infinity.
+    pub fn corner_error(&self, truth: &Homography, width: f64, height: f64) -> Option<f64> {
+        let corners = [
+            (0.0, 0.0),
+            (width - 1.0, 0.0),
+            (0.0, height - 1.0),
+            (width - 1.0, height - 1.0),
+        ];
+        let mut sum = 0.0;
+        for (x, y) in corners {
+            let (ax, ay) = self.apply(x, y)?;
+            let (bx, by) = truth.apply(x, y)?;
+            sum += ((ax - bx).powi(2) + (ay - by).powi(2)).sqrt();
+        }
+        Some(sum / 4.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inverse_and_compose() {
+        let h = Homography([1.1, 0.05, 3.0, -0.02, 0.95, -7.0, 1e-4, -2e-4, 1.0]);
+        let i = h.inverse().unwrap();
+        let id = h.compose(&i);
+        for (a, b) in id.0.iter().zip(Homography::IDENTITY.0.iter()) {
+            assert!((a - b).abs() < 1e-9);
+        }
+        let (x, y) = h.apply(10.0, 20.0).unwrap();
+        let (bx, by) = i.apply(x, y).unwrap();
+        assert!((bx - 10.0).abs() < 1e-9 && (by - 20.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn singular_and_non_finite_have_no_inverse() {
+        assert!(
+            Homography([1.0, 2.0, 3.0, 2.0, 4.0, 6.0, 0.0, 0.0, 1.0])
+                .inverse()
+                .is_none()
+        );
+        assert!(
+            Homography([f64::NAN, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0])
+                .inverse()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn corner_error_of_a_shift() {
+        let t = Homography([1.0, 0.0, 3.0, 0.0, 1.0, 4.0, 0.0, 0.0, 1.0]);
+        let e = t.corner_error(&Homography::IDENTITY, 640.0, 480.0).unwrap();
+        assert!((e - 5.0).abs() < 1e-12);
+    }
+}
