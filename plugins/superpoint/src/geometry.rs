@@ -94,6 +94,58 @@ impl Homography {
         self.inverse().is_some()
     }
 
+    /// The exact homography mapping four points `src[i]` to `dst[i]`; `None` when three of them
+    /// are collinear (the system is singular).
+    pub fn from_4_points(src: &[(f64, f64); 4], dst: &[(f64, f64); 4]) -> Option<Homography> {
+        // h = (h0..h7), h8 = 1: two linear equations per correspondence.
+        let mut a = [[0.0f64; 9]; 8];
+        for (i, (&(x, y), &(u, v))) in src.iter().zip(dst).enumerate() {
+            a[2 * i] = [x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y, u];
+            a[2 * i + 1] = [0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y, v];
+        }
+        // Gaussian elimination with partial pivoting on the 8x8 system (last column = rhs).
+        for col in 0..8 {
+            let pivot = (col..8).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+            if a[pivot][col].abs() < 1e-12 {
+                return None;
+            }
+            a.swap(col, pivot);
+            for row in 0..8 {
+                if row != col {
+                    let f = a[row][col] / a[col][col];
+                    for k in col..9 {
+                        a[row][k] -= f * a[col][k];
+                    }
+                }
+            }
+        }
+        let mut h = [1.0; 9];
+        for i in 0..8 {
+            h[i] = a[i][8] / a[i][i];
+        }
+        let h = Homography(h);
+        h.0.iter().all(|v| v.is_finite()).then_some(h)
+    }
+
+    /// The same transform expressed in coordinates scaled by `(sx, sy)` (e.g. 0.5 for a chroma
+    /// plane subsampled by 2): `S * H * S^-1`, with pixel centres kept at half-pixel offsets.
+    pub fn rescaled(&self, sx: f64, sy: f64) -> Homography {
+        // Plane coordinate p' = s * (p + 0.5) - 0.5.
+        let s = Homography([
+            sx,
+            0.0,
+            0.5 * sx - 0.5,
+            0.0,
+            sy,
+            0.5 * sy - 0.5,
+            0.0,
+            0.0,
+            1.0,
+        ]);
+        let s_inv = s.inverse().expect("non-zero scale");
+        s.compose(self).compose(&s_inv)
+    }
+
     /// Mean distance between the four image corners mapped by `self` and by `truth`
     /// (the HPatches homography-accuracy error); `None` when a corner maps to infinity.
     pub fn corner_error(&self, truth: &Homography, width: f64, height: f64) -> Option<f64> {
@@ -142,6 +194,27 @@ mod tests {
                 .inverse()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn four_point_solve_recovers_a_known_homography() {
+        let h = Homography([0.9, 0.1, 5.0, -0.05, 1.1, -3.0, 2e-4, 1e-4, 1.0]);
+        let src = [(0.0, 0.0), (100.0, 0.0), (0.0, 80.0), (100.0, 80.0)];
+        let dst = src.map(|(x, y)| h.apply(x, y).unwrap());
+        let got = Homography::from_4_points(&src, &dst).unwrap();
+        for (a, b) in got.0.iter().zip(h.0.iter()) {
+            assert!((a - b).abs() < 1e-9, "{got:?}");
+        }
+        let collinear = [(0.0, 0.0), (1.0, 1.0), (2.0, 2.0), (5.0, 1.0)];
+        assert!(Homography::from_4_points(&collinear, &dst).is_none());
+    }
+
+    #[test]
+    fn rescaled_identity_and_shift() {
+        let t = Homography([1.0, 0.0, 4.0, 0.0, 1.0, 2.0, 0.0, 0.0, 1.0]);
+        let c = t.rescaled(0.5, 0.5);
+        let (x, y) = c.apply(10.0, 10.0).unwrap();
+        assert!((x - 12.0).abs() < 1e-9 && (y - 11.0).abs() < 1e-9);
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub mod image_io;
 pub mod json;
 pub mod onnx;
 pub mod postprocess;
+pub mod sampling;
+pub mod warp;
 
 pub use detector::{Detections, Detector, DetectorConfig};
 pub use engine::{Engine, EngineOptions, Provider};
