@@ -1,0 +1,564 @@
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_video::VideoFormat;
+
+use superpoint::json::FrameRecord;
+use superpoint::{
+    Detections, Detector, DetectorConfig, EngineOptions, Frame, PixelLayout, PostParams,
+};
+
+use super::Provider;
+use crate::meta::{KeypointsData, SuperPointKeypointsMeta};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "superpointdetect",
+        gst::DebugColorFlags::empty(),
+        Some("SuperPoint keypoint detector"),
+    )
+});
+
+/// The model used when the `model` property is not set: `$SUPERPOINT_MODEL`, else the one shipped
+/// in the source tree's `models/`.
+pub(crate) fn default_model() -> String {
+    std::env::var("SUPERPOINT_MODEL").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/superpoint.onnx").to_string()
+    })
+}
+
+const DEFAULT_THRESHOLD: f32 = 0.015;
+const DEFAULT_NMS_RADIUS: u32 = 4;
+const DEFAULT_BORDER: u32 = 4;
+const DEFAULT_MAX_KEYPOINTS: u32 = 1000;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    model: String,
+    provider: Provider,
+    device_id: i32,
+    threads: u32,
+    threshold: f32,
+    nms_radius: u32,
+    border: u32,
+    max_keypoints: u32,
+    inference_width: u32,
+    inference_height: u32,
+    descriptors: bool,
+    post_messages: bool,
+    json_location: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model: default_model(),
+            provider: Provider::Cpu,
+            device_id: 0,
+            threads: 0,
+            threshold: DEFAULT_THRESHOLD,
+            nms_radius: DEFAULT_NMS_RADIUS,
+            border: DEFAULT_BORDER,
+            max_keypoints: DEFAULT_MAX_KEYPOINTS,
+            inference_width: 0,
+            inference_height: 0,
+            descriptors: true,
+            post_messages: false,
+            json_location: None,
+        }
+    }
+}
+
+impl Settings {
+    fn detector_config(&self) -> DetectorConfig {
+        DetectorConfig {
+            post: PostParams {
+                threshold: self.threshold,
+                nms_radius: self.nms_radius as usize,
+                border: self.border as usize,
+                max_keypoints: self.max_keypoints as usize,
+            },
+            inference_width: self.inference_width as usize,
+            inference_height: self.inference_height as usize,
+            descriptors: self.descriptors,
+        }
+    }
+}
+
+struct State {
+    detector: Detector,
+    detections: Detections,
+    json: Option<BufWriter<File>>,
+    json_path: Option<String>,
+    frame_count: u64,
+}
+
+#[derive(Default)]
+pub struct SuperPointDetect {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    video_info: Mutex<Option<gst_video::VideoInfo>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for SuperPointDetect {
+    const NAME: &'static str = "GstSuperPointDetect";
+    type Type = super::SuperPointDetect;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for SuperPointDetect {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("model")
+                    .nick("Model")
+                    .blurb("SuperPoint ONNX model file (input `image` [N,1,H,W], outputs `scores`, `descriptors`). Default: $SUPERPOINT_MODEL or the shipped models/superpoint.onnx. Applies on the next start")
+                    .default_value(Some(default_model().as_str()))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("provider", Provider::Cpu)
+                    .nick("Provider")
+                    .blurb("Where the network runs; cuda falls back to cpu with a warning when the CUDA provider cannot load. Applies on the next start")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecInt::builder("device-id")
+                    .nick("Device ID")
+                    .blurb("CUDA device index for provider=cuda")
+                    .minimum(0)
+                    .maximum(64)
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("Threads")
+                    .blurb("Inference threads on the CPU (0 = one per core). Applies on the next start")
+                    .maximum(256)
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecFloat::builder("threshold")
+                    .nick("Threshold")
+                    .blurb("Minimum heatmap probability of a keypoint")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("nms-radius")
+                    .nick("NMS radius")
+                    .blurb("Non-maximum suppression radius in pixels of the network input (0 = off)")
+                    .maximum(64)
+                    .default_value(DEFAULT_NMS_RADIUS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("border")
+                    .nick("Border")
+                    .blurb("Drop keypoints closer than this many pixels to the frame edge")
+                    .maximum(1024)
+                    .default_value(DEFAULT_BORDER)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-keypoints")
+                    .nick("Max keypoints")
+                    .blurb("Keep at most this many keypoints per frame, best first (0 = all)")
+                    .maximum(100_000)
+                    .default_value(DEFAULT_MAX_KEYPOINTS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("inference-width")
+                    .nick("Inference width")
+                    .blurb("Resize frames to this width for the network (0 = native size, padded to a multiple of 8; otherwise >= 16, rounded down to a multiple of 8). Set together with inference-height; coordinates stay in frame pixels")
+                    .maximum(8192)
+                    .default_value(0)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("inference-height")
+                    .nick("Inference height")
+                    .blurb("Resize frames to this height for the network (0 = native size). Set together with inference-width")
+                    .maximum(8192)
+                    .default_value(0)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("descriptors")
+                    .nick("Descriptors")
+                    .blurb("Compute 256-D descriptors for the keypoints (needed by superpointmatch)")
+                    .default_value(true)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("post-messages")
+                    .nick("Post messages")
+                    .blurb("Post a `superpoint-keypoints` element message (pts, count, keypoints as [x, y, score]) per frame")
+                    .default_value(false)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("json-location")
+                    .nick("JSON location")
+                    .blurb("Write one JSON object per frame (frame, pts, width, height, model, keypoints [[x,y,score]]) to this JSON Lines file; unset = none. Applies on the next start")
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" => {
+                s.model = value
+                    .get::<Option<String>>()
+                    .expect("type checked")
+                    .unwrap_or_else(default_model)
+            }
+            "provider" => s.provider = value.get().expect("type checked"),
+            "device-id" => s.device_id = value.get().expect("type checked"),
+            "threads" => s.threads = value.get().expect("type checked"),
+            "threshold" => s.threshold = value.get().expect("type checked"),
+            "nms-radius" => s.nms_radius = value.get().expect("type checked"),
+            "border" => s.border = value.get().expect("type checked"),
+            "max-keypoints" => s.max_keypoints = value.get().expect("type checked"),
+            "inference-width" => s.inference_width = value.get().expect("type checked"),
+            "inference-height" => s.inference_height = value.get().expect("type checked"),
+            "descriptors" => s.descriptors = value.get().expect("type checked"),
+            "post-messages" => s.post_messages = value.get().expect("type checked"),
+            "json-location" => s.json_location = value.get().expect("type checked"),
+            other => unreachable!("unknown property {other}"),
+        }
+        gst::debug!(CAT, imp = self, "set {} = {:?}", pspec.name(), value);
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" => s.model.to_value(),
+            "provider" => s.provider.to_value(),
+            "device-id" => s.device_id.to_value(),
+            "threads" => s.threads.to_value(),
+            "threshold" => s.threshold.to_value(),
+            "nms-radius" => s.nms_radius.to_value(),
+            "border" => s.border.to_value(),
+            "max-keypoints" => s.max_keypoints.to_value(),
+            "inference-width" => s.inference_width.to_value(),
+            "inference-height" => s.inference_height.to_value(),
+            "descriptors" => s.descriptors.to_value(),
+            "post-messages" => s.post_messages.to_value(),
+            "json-location" => s.json_location.to_value(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+}
+
+impl GstObjectImpl for SuperPointDetect {}
+
+impl ElementImpl for SuperPointDetect {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "SuperPoint keypoint detector",
+                "Filter/Analyzer/Video",
+                "Detects SuperPoint keypoints and 256-D descriptors and attaches them as SuperPointKeypointsMeta; pixels pass through",
+                "gst-superpoint developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = supported_caps();
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+/// Raw video in the formats whose luma can be read without conversion, at least 16x16.
+pub(crate) fn supported_caps() -> gst::Caps {
+    gst_video::VideoCapsBuilder::new()
+        .format_list([
+            VideoFormat::Gray8,
+            VideoFormat::Nv12,
+            VideoFormat::I420,
+            VideoFormat::Rgb,
+            VideoFormat::Bgr,
+            VideoFormat::Rgbx,
+            VideoFormat::Bgrx,
+            VideoFormat::Rgba,
+            VideoFormat::Bgra,
+        ])
+        .width_range(superpoint::MIN_FRAME_SIDE as i32..=i32::MAX)
+        .height_range(superpoint::MIN_FRAME_SIDE as i32..=i32::MAX)
+        .build()
+}
+
+/// Where the luma (or colour to convert) of a frame lives.
+pub(crate) fn layout_of(format: VideoFormat) -> Option<PixelLayout> {
+    Some(match format {
+        VideoFormat::Gray8 | VideoFormat::Nv12 | VideoFormat::I420 => PixelLayout::Gray,
+        VideoFormat::Rgb => PixelLayout::RGB,
+        VideoFormat::Bgr => PixelLayout::BGR,
+        VideoFormat::Rgbx | VideoFormat::Rgba => PixelLayout::RGBX,
+        VideoFormat::Bgrx | VideoFormat::Bgra => PixelLayout::BGRX,
+        _ => return None,
+    })
+}
+
+impl BaseTransformImpl for SuperPointDetect {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let model = PathBuf::from(&settings.model);
+        let options = EngineOptions {
+            provider: match settings.provider {
+                Provider::Cpu => superpoint::Provider::Cpu,
+                Provider::Cuda => superpoint::Provider::Cuda,
+            },
+            device_id: settings.device_id,
+            threads: settings.threads as usize,
+        };
+        let config = settings.detector_config();
+        let detector = match Detector::new(&model, &options, config) {
+            Err(superpoint::Error::ProviderUnavailable(why)) => {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::Settings,
+                    ["provider=cuda unavailable, running on the CPU: {}", why]
+                );
+                Detector::new(
+                    &model,
+                    &EngineOptions {
+                        provider: superpoint::Provider::Cpu,
+                        ..options
+                    },
+                    config,
+                )
+            }
+            other => other,
+        }
+        .map_err(|e| {
+            let kind = match &e {
+                superpoint::Error::Config(_) => gst::ResourceError::Settings,
+                superpoint::Error::Runtime(_) => gst::ResourceError::Failed,
+                _ => gst::ResourceError::OpenRead,
+            };
+            gst::error_msg!(kind, ["superpointdetect cannot start: {}", e])
+        })?;
+        let info = detector.model_info();
+        if !info.trained {
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Settings,
+                [
+                    "model {} ({}) has RANDOM, untrained weights: keypoints are meaningless (plumbing tests only)",
+                    settings.model,
+                    info.model_id
+                ]
+            );
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "loaded {} (model id {})",
+            settings.model,
+            info.model_id
+        );
+        let json = match &settings.json_location {
+            Some(path) => Some(BufWriter::new(File::create(path).map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::OpenWrite,
+                    ["cannot create json-location {}: {}", path, e]
+                )
+            })?)),
+            None => None,
+        };
+        *self.state.lock().unwrap() = Some(State {
+            detector,
+            detections: Detections::default(),
+            json,
+            json_path: settings.json_location.clone(),
+            frame_count: 0,
+        });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        if let Some(mut state) = self.state.lock().unwrap().take()
+            && let Some(mut json) = state.json.take()
+        {
+            json.flush().map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::Write,
+                    [
+                        "cannot write json-location {}: {}",
+                        state.json_path.unwrap_or_default(),
+                        e
+                    ]
+                )
+            })?;
+        }
+        *self.video_info.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let info = gst_video::VideoInfo::from_caps(incaps)
+            .map_err(|_| gst::loggable_error!(CAT, "cannot parse caps {}", incaps))?;
+        if layout_of(info.format()).is_none() {
+            return Err(gst::loggable_error!(
+                CAT,
+                "unsupported format {:?}",
+                info.format()
+            ));
+        }
+        gst::debug!(
+            CAT,
+            imp = self,
+            "negotiated {}x{} {:?}",
+            info.width(),
+            info.height(),
+            info.format()
+        );
+        *self.video_info.lock().unwrap() = Some(info);
+        Ok(())
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let Some(info) = self.video_info.lock().unwrap().clone() else {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ["no caps before the first buffer"]
+            );
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let mut state_guard = self.state.lock().unwrap();
+        let Some(state) = state_guard.as_mut() else {
+            gst::element_imp_error!(self, gst::CoreError::StateChange, ["not started"]);
+            return Err(gst::FlowError::Flushing);
+        };
+        let config = settings.detector_config();
+        if *state.detector.config() != config
+            && let Err(e) = state.detector.set_config(config)
+        {
+            gst::element_imp_error!(
+                self,
+                gst::LibraryError::Settings,
+                ["invalid settings: {}", e]
+            );
+            return Err(gst::FlowError::Error);
+        }
+        {
+            let frame =
+                gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).map_err(|_| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Decode,
+                        ["cannot map the video frame"]
+                    );
+                    gst::FlowError::Error
+                })?;
+            let layout = layout_of(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
+            let plane = frame.plane_data(0).map_err(|_| gst::FlowError::Error)?;
+            let input = Frame::new(
+                plane,
+                info.width() as usize,
+                info.height() as usize,
+                info.stride()[0] as usize,
+                layout,
+            )
+            .and_then(|f| state.detector.detect(&f, &mut state.detections));
+            if let Err(e) = input {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Failed,
+                    ["detection failed: {}", e]
+                );
+                return Err(gst::FlowError::Error);
+            }
+        }
+        let det = &state.detections;
+        gst::trace!(CAT, imp = self, "{} keypoints", det.keypoints.len());
+        let model_id = state.detector.model_info().model_id.clone();
+        let data = Arc::new(KeypointsData {
+            width: det.width,
+            height: det.height,
+            keypoints: det.keypoints.clone(),
+            descriptors: det.descriptors.clone(),
+            model_id: model_id.clone(),
+        });
+        let frame_no = state.frame_count;
+        state.frame_count += 1;
+        let pts = buf.pts();
+        if let Some(json) = state.json.as_mut() {
+            let record = FrameRecord {
+                frame: frame_no,
+                pts: pts.map(|t| t.nseconds()),
+                width: det.width,
+                height: det.height,
+                model: model_id,
+                keypoints: det.keypoints.iter().map(|k| [k.x, k.y, k.score]).collect(),
+            };
+            let written = serde_json::to_writer(&mut *json, &record)
+                .map_err(std::io::Error::other)
+                .and_then(|_| json.write_all(b"\n"));
+            if let Err(e) = written {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Write,
+                    [
+                        "cannot write json-location {}: {}",
+                        state.json_path.as_deref().unwrap_or_default(),
+                        e
+                    ]
+                );
+                return Err(gst::FlowError::Error);
+            }
+        }
+        drop(state_guard);
+        if settings.post_messages {
+            let keypoints = gst::Array::new(
+                data.keypoints
+                    .iter()
+                    .map(|k| gst::Array::new([k.x, k.y, k.score]).to_send_value()),
+            );
+            let s = gst::Structure::builder("superpoint-keypoints")
+                .field("pts", pts)
+                .field("frame", frame_no)
+                .field("count", data.keypoints.len() as u32)
+                .field("keypoints", keypoints)
+                .build();
+            let _ = self
+                .obj()
+                .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        }
+        SuperPointKeypointsMeta::add(buf, data);
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
