@@ -188,7 +188,7 @@ impl Engine {
         width: usize,
         consume: impl FnOnce(NetworkOutput<'_>) -> R,
     ) -> Result<R, Error> {
-        if height % 8 != 0 || width % 8 != 0 || height < 8 || width < 8 {
+        if !height.is_multiple_of(8) || !width.is_multiple_of(8) || height < 8 || width < 8 {
             return Err(Error::Input(format!(
                 "network input must be a positive multiple of 8 in each side, got {width}x{height}"
             )));

@@ -113,8 +113,9 @@ impl Homography {
             for row in 0..8 {
                 if row != col {
                     let f = a[row][col] / a[col][col];
-                    for k in col..9 {
-                        a[row][k] -= f * a[col][k];
+                    let pivot_row = a[col];
+                    for (v, p) in a[row][col..].iter_mut().zip(&pivot_row[col..]) {
+                        *v -= f * p;
                     }
                 }
             }

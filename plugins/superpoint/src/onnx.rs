@@ -420,7 +420,7 @@ fn tensor_f32(t: &TensorProto) -> Result<Vec<f32>, Error> {
         return Ok(t.float_data.clone());
     }
     let raw = t.raw_data.as_deref().unwrap_or_default();
-    if raw.len() % 4 != 0 {
+    if !raw.len().is_multiple_of(4) {
         return Err(Error::Model(format!(
             "initializer {name}: bad raw data size"
         )));
@@ -444,7 +444,7 @@ impl GraphBuilder {
             name: Some(name.into()),
             dims: dims.to_vec(),
             data_type: Some(tensor_proto::DataType::Float as i32),
-            raw_data: Some(raw.into()),
+            raw_data: Some(raw),
             ..Default::default()
         });
     }
@@ -522,7 +522,7 @@ fn string(name: &str, v: &str) -> AttributeProto {
     AttributeProto {
         name: Some(name.into()),
         r#type: Some(attribute_proto::AttributeType::String as i32),
-        s: Some(v.as_bytes().to_vec().into()),
+        s: Some(v.as_bytes().to_vec()),
         ..Default::default()
     }
 }
