@@ -1,0 +1,66 @@
+//! Shared set-up for the element tests: GStreamer + plugin registration, a random-weights model
+//! written by the library's ONNX writer (plumbing only), and real frames from Debian's opencv-doc.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use superpoint::image_io::OwnedImage;
+use superpoint::onnx::{ModelInfo, SuperPointWeights};
+
+/// Real photograph used by the tests (Debian package `opencv-doc`, installed by scripts/setup.sh).
+pub const GRAF1: &str = "/usr/share/doc/opencv-doc/examples/data/graf1.png";
+
+pub fn init() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        assert!(
+            std::env::var_os("ORT_DYLIB_PATH").is_some(),
+            "set ORT_DYLIB_PATH to libonnxruntime.so (scripts/setup.sh installs it; scripts/test.sh sets it)"
+        );
+        gst::init().unwrap();
+        gstsuperpoint::plugin_register_static().expect("register plugin");
+    });
+}
+
+/// A SuperPoint-shaped model with random weights (marked untrained), written once per process.
+pub fn random_model() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let path =
+            std::env::temp_dir().join(format!("superpoint-test-{}.onnx", std::process::id()));
+        SuperPointWeights::random(42, true)
+            .write_model(
+                &path,
+                &ModelInfo {
+                    model_id: "random-test".into(),
+                    trained: false,
+                    description: "random weights for plumbing tests".into(),
+                },
+            )
+            .unwrap();
+        path
+    })
+    .clone()
+}
+
+/// graf1.png as RGB, cropped to `w` x `h` from its top-left corner.
+pub fn graf_rgb(w: usize, h: usize) -> Vec<u8> {
+    let img = OwnedImage::load(std::path::Path::new(GRAF1))
+        .unwrap_or_else(|e| panic!("{e}: install Debian's opencv-doc (scripts/setup.sh does)"));
+    let rgb = match img.layout {
+        superpoint::PixelLayout::Gray => img.data.iter().flat_map(|&v| [v, v, v]).collect(),
+        _ => img.data.clone(),
+    };
+    assert!(w <= img.width && h <= img.height);
+    (0..h)
+        .flat_map(|y| rgb[y * img.width * 3..(y * img.width + w) * 3].to_vec())
+        .collect()
+}
+
+/// BT.601 luma of an RGB image, rounded to bytes.
+pub fn luma_of(rgb: &[u8]) -> Vec<u8> {
+    rgb.chunks_exact(3)
+        .map(|p| (superpoint::frame::luma(p[0], p[1], p[2]) * 255.0).round() as u8)
+        .collect()
+}

@@ -1,0 +1,418 @@
+//! `superpointdetect` with gstreamer-check's Harness and real pipelines: formats, meta contents,
+//! equality with the library, renegotiation, and every kind of bad input.
+
+mod common;
+
+use gst::prelude::*;
+use gstsuperpoint::meta::SuperPointKeypointsMeta;
+use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, Frame, PixelLayout};
+
+fn harness(caps: &str) -> gst_check::Harness {
+    common::init();
+    let el = gst::ElementFactory::make("superpointdetect")
+        .property("model", common::random_model().to_str().unwrap())
+        .build()
+        .unwrap();
+    let mut h = gst_check::Harness::with_element(&el, Some("sink"), Some("src"));
+    h.play();
+    h.set_src_caps_str(caps);
+    h
+}
+
+fn push(h: &mut gst_check::Harness, data: Vec<u8>) -> gst::Buffer {
+    let mut buf = gst::Buffer::from_mut_slice(data);
+    buf.get_mut()
+        .unwrap()
+        .set_pts(gst::ClockTime::from_mseconds(40));
+    h.push_and_pull(buf).expect("buffer out")
+}
+
+/// Library result on the same pixels, for equality with the element.
+fn library_detect(
+    data: &[u8],
+    w: usize,
+    h: usize,
+    stride: usize,
+    layout: PixelLayout,
+) -> Detections {
+    let mut det = Detector::new(
+        &common::random_model(),
+        &EngineOptions::default(),
+        DetectorConfig {
+            descriptors: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut out = Detections::default();
+    det.detect(&Frame::new(data, w, h, stride, layout).unwrap(), &mut out)
+        .unwrap();
+    out
+}
+
+fn check_meta(buf: &gst::BufferRef, w: u32, h: u32) -> (Vec<superpoint::Keypoint>, Vec<f32>) {
+    let meta = buf
+        .meta::<SuperPointKeypointsMeta>()
+        .expect("SuperPointKeypointsMeta on the buffer");
+    assert_eq!((meta.width(), meta.height()), (w, h));
+    assert_eq!(meta.model_id(), "random-test");
+    assert!(!meta.keypoints().is_empty());
+    assert!(meta.keypoints().len() <= 1000);
+    for k in meta.keypoints() {
+        assert!(
+            k.x >= 0.0 && k.y >= 0.0 && k.x <= (w - 1) as f32 && k.y <= (h - 1) as f32,
+            "{k:?}"
+        );
+        assert!(k.score >= 0.015 && k.score <= 1.0);
+    }
+    assert_eq!(meta.descriptors().len(), meta.keypoints().len() * 256);
+    for i in 0..meta.keypoints().len() {
+        let n: f32 = meta.descriptor(i).unwrap().iter().map(|v| v * v).sum();
+        assert!(
+            (n - 1.0).abs() < 1e-4,
+            "descriptor {i} has squared norm {n}"
+        );
+    }
+    (meta.keypoints().to_vec(), meta.descriptors().to_vec())
+}
+
+#[test]
+fn gray8_matches_the_library_and_passes_pixels_through() {
+    let (w, h) = (160, 120);
+    let gray = common::luma_of(&common::graf_rgb(w, h));
+    let mut hs = harness("video/x-raw,format=GRAY8,width=160,height=120,framerate=30/1");
+    let out = push(&mut hs, gray.clone());
+    assert_eq!(
+        out.map_readable().unwrap().as_slice(),
+        gray.as_slice(),
+        "pixels must pass through"
+    );
+    let (kps, desc) = check_meta(&out, w as u32, h as u32);
+    let lib = library_detect(&gray, w, h, w, PixelLayout::Gray);
+    assert_eq!(kps, lib.keypoints);
+    assert_eq!(desc, lib.descriptors);
+}
+
+#[test]
+fn i420_and_nv12_use_the_luma_plane() {
+    let (w, h) = (160, 120);
+    let gray = common::luma_of(&common::graf_rgb(w, h));
+    let lib = library_detect(&gray, w, h, w, PixelLayout::Gray);
+    for format in ["I420", "NV12"] {
+        let mut data = gray.clone();
+        data.extend(std::iter::repeat_n(128u8, w * h / 2));
+        let mut hs = harness(&format!(
+            "video/x-raw,format={format},width=160,height=120,framerate=30/1"
+        ));
+        let out = push(&mut hs, data);
+        let (kps, _) = check_meta(&out, w as u32, h as u32);
+        assert_eq!(kps, lib.keypoints, "{format}");
+    }
+}
+
+#[test]
+fn rgb_family_uses_bt601_luma() {
+    let (w, h) = (160, 120);
+    let rgb = common::graf_rgb(w, h);
+    let lib = library_detect(&rgb, w, h, w * 3, PixelLayout::RGB);
+    let mut hs = harness("video/x-raw,format=RGB,width=160,height=120,framerate=30/1");
+    let (kps, _) = check_meta(&push(&mut hs, rgb.clone()), w as u32, h as u32);
+    assert_eq!(kps, lib.keypoints);
+    // BGRx: same picture with swapped channels and padding must give the same keypoints.
+    let bgrx: Vec<u8> = rgb
+        .chunks_exact(3)
+        .flat_map(|p| [p[2], p[1], p[0], 0])
+        .collect();
+    let mut hs = harness("video/x-raw,format=BGRx,width=160,height=120,framerate=30/1");
+    let (kps2, _) = check_meta(&push(&mut hs, bgrx), w as u32, h as u32);
+    assert_eq!(kps2, lib.keypoints);
+}
+
+#[test]
+fn odd_sizes_keep_keypoints_inside_the_frame() {
+    let (w, h) = (161, 119);
+    let rgb = common::graf_rgb(w, h);
+    let gray = common::luma_of(&rgb);
+    // GRAY8 rows are padded to 4 bytes in GStreamer's default layout.
+    let stride = w.div_ceil(4) * 4;
+    let mut data = vec![0u8; stride * h];
+    for y in 0..h {
+        data[y * stride..y * stride + w].copy_from_slice(&gray[y * w..(y + 1) * w]);
+    }
+    let mut hs = harness("video/x-raw,format=GRAY8,width=161,height=119,framerate=30/1");
+    let (kps, _) = check_meta(&push(&mut hs, data.clone()), w as u32, h as u32);
+    let lib = library_detect(&data, w, h, stride, PixelLayout::Gray);
+    assert_eq!(kps, lib.keypoints);
+}
+
+#[test]
+fn renegotiation_to_a_new_resolution_mid_stream() {
+    let mut hs = harness("video/x-raw,format=GRAY8,width=160,height=120,framerate=30/1");
+    let gray = common::luma_of(&common::graf_rgb(160, 120));
+    check_meta(&push(&mut hs, gray), 160, 120);
+    hs.set_src_caps_str("video/x-raw,format=GRAY8,width=320,height=240,framerate=30/1");
+    let gray = common::luma_of(&common::graf_rgb(320, 240));
+    check_meta(&push(&mut hs, gray), 320, 240);
+}
+
+#[test]
+fn settings_change_while_playing() {
+    let mut hs = harness("video/x-raw,format=GRAY8,width=160,height=120,framerate=30/1");
+    let gray = common::luma_of(&common::graf_rgb(160, 120));
+    check_meta(&push(&mut hs, gray.clone()), 160, 120);
+    let el = hs.element().unwrap();
+    el.set_property("max-keypoints", 7u32);
+    el.set_property("descriptors", false);
+    let out = push(&mut hs, gray);
+    let meta = out.meta::<SuperPointKeypointsMeta>().unwrap();
+    assert_eq!(meta.keypoints().len(), 7);
+    assert!(meta.descriptors().is_empty());
+    assert!(meta.descriptor(0).is_none());
+}
+
+#[test]
+fn inference_size_maps_back_to_frame_pixels() {
+    let (w, h) = (320, 240);
+    let gray = common::luma_of(&common::graf_rgb(w, h));
+    let mut hs = harness("video/x-raw,format=GRAY8,width=320,height=240,framerate=30/1");
+    let el = hs.element().unwrap();
+    el.set_property("inference-width", 160u32);
+    el.set_property("inference-height", 120u32);
+    let (kps, _) = check_meta(&push(&mut hs, gray.clone()), w as u32, h as u32);
+    // Network pixel x maps to frame pixel (x + 0.5) * 2 - 0.5 = 2x + 0.5 for a 2x downscale.
+    assert!(
+        kps.iter()
+            .all(|k| (k.x - 0.5).fract() == 0.0 && (k.x + 0.5) as i32 % 2 == 1)
+    );
+    let mut det = Detector::new(
+        &common::random_model(),
+        &EngineOptions::default(),
+        DetectorConfig {
+            descriptors: true,
+            inference_width: 160,
+            inference_height: 120,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut lib = Detections::default();
+    det.detect(
+        &Frame::new(&gray, w, h, w, PixelLayout::Gray).unwrap(),
+        &mut lib,
+    )
+    .unwrap();
+    assert_eq!(kps, lib.keypoints);
+}
+
+#[test]
+fn element_messages_carry_keypoints() {
+    let mut hs = harness("video/x-raw,format=GRAY8,width=160,height=120,framerate=30/1");
+    let el = hs.element().unwrap();
+    el.set_property("post-messages", true);
+    let bus = gst::Bus::new();
+    el.set_bus(Some(&bus));
+    let out = push(&mut hs, common::luma_of(&common::graf_rgb(160, 120)));
+    let count = out
+        .meta::<SuperPointKeypointsMeta>()
+        .unwrap()
+        .keypoints()
+        .len() as u32;
+    let msg = std::iter::from_fn(|| bus.pop())
+        .find(|m| {
+            m.structure()
+                .is_some_and(|s| s.name() == "superpoint-keypoints")
+        })
+        .expect("superpoint-keypoints message");
+    let s = msg.structure().unwrap();
+    assert_eq!(s.get::<u32>("count").unwrap(), count);
+    assert_eq!(
+        s.get::<gst::Array>("keypoints").unwrap().len() as u32,
+        count
+    );
+    assert_eq!(
+        s.get::<Option<gst::ClockTime>>("pts").unwrap(),
+        Some(gst::ClockTime::from_mseconds(40))
+    );
+}
+
+/// Runs `desc` to PAUSED and returns the first error message on the bus.
+fn first_error(desc: &str) -> String {
+    common::init();
+    let pipeline = gst::parse::launch(desc)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let bus = pipeline.bus().unwrap();
+    let msg = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(30),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        )
+        .expect("an error within 30 s");
+    pipeline.set_state(gst::State::Null).unwrap();
+    match msg.view() {
+        gst::MessageView::Error(e) => format!("{} | {}", e.error(), e.debug().unwrap_or_default()),
+        _ => panic!("expected an error, got EOS"),
+    }
+}
+
+#[test]
+fn missing_model_names_the_file() {
+    let err = first_error(
+        "videotestsrc num-buffers=1 ! superpointdetect model=/nonexistent/sp.onnx ! fakesink",
+    );
+    assert!(
+        err.contains("/nonexistent/sp.onnx") && err.contains("does not exist"),
+        "{err}"
+    );
+}
+
+#[test]
+fn file_that_is_not_onnx_is_rejected() {
+    let path = std::env::temp_dir().join(format!("not-onnx-{}.onnx", std::process::id()));
+    std::fs::write(&path, b"this is not a protobuf \xff\xff\xff").unwrap();
+    let err = first_error(&format!(
+        "videotestsrc num-buffers=1 ! superpointdetect model={} ! fakesink",
+        path.display()
+    ));
+    assert!(err.contains("not an ONNX model"), "{err}");
+}
+
+#[test]
+fn onnx_model_with_wrong_inputs_is_rejected() {
+    use prost::Message;
+    use superpoint::onnx::proto::*;
+    // A valid ONNX model (Identity x -> y) that is not SuperPoint.
+    let vi = |name: &str| ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(tensor_proto::DataType::Float as i32),
+                shape: Some(TensorShapeProto {
+                    dim: vec![tensor_shape_proto::Dimension {
+                        value: Some(tensor_shape_proto::dimension::Value::DimValue(4)),
+                        ..Default::default()
+                    }],
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(17),
+        }],
+        graph: Some(GraphProto {
+            name: Some("identity".into()),
+            node: vec![NodeProto {
+                input: vec!["x".into()],
+                output: vec!["y".into()],
+                op_type: Some("Identity".into()),
+                ..Default::default()
+            }],
+            input: vec![vi("x")],
+            output: vec![vi("y")],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let path = std::env::temp_dir().join(format!("identity-{}.onnx", std::process::id()));
+    std::fs::write(&path, model.encode_to_vec()).unwrap();
+    let err = first_error(&format!(
+        "videotestsrc num-buffers=1 ! superpointdetect model={} ! fakesink",
+        path.display()
+    ));
+    assert!(
+        err.contains("does not look like a SuperPoint model")
+            && err.contains("expected input `image`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn frames_smaller_than_16x16_do_not_negotiate() {
+    let mut hs = harness("video/x-raw,format=GRAY8,width=8,height=8,framerate=30/1");
+    let res = hs.push(gst::Buffer::from_mut_slice(vec![0u8; 64]));
+    assert_eq!(res, Err(gst::FlowError::NotNegotiated));
+    // In a launch line the link itself is refused, naming the caps.
+    common::init();
+    let err = gst::parse::launch(&format!(
+        "videotestsrc ! video/x-raw,format=GRAY8,width=8,height=8 ! superpointdetect model={} ! fakesink",
+        common::random_model().display()
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("can't handle caps"), "{err}");
+}
+
+#[test]
+fn out_of_range_properties_are_refused() {
+    common::init();
+    let el = gst::ElementFactory::make("superpointdetect")
+        .build()
+        .unwrap();
+    let threshold = el.find_property("threshold").unwrap();
+    let threshold = threshold.downcast_ref::<glib::ParamSpecFloat>().unwrap();
+    assert_eq!((threshold.minimum(), threshold.maximum()), (0.0, 1.0));
+    let nms = el.find_property("nms-radius").unwrap();
+    assert_eq!(
+        nms.downcast_ref::<glib::ParamSpecUInt>().unwrap().maximum(),
+        64
+    );
+    // Set through a launch line (as gst-launch users do): GLib refuses it, the value is unchanged.
+    let p = gst::parse::launch("fakesrc ! superpointdetect name=d threshold=7 ! fakesink").unwrap();
+    let d = p.downcast::<gst::Bin>().unwrap().by_name("d").unwrap();
+    assert_eq!(d.property::<f32>("threshold"), 0.015);
+}
+
+#[test]
+fn inference_size_set_on_one_side_only_is_an_error() {
+    let err = first_error(&format!(
+        "videotestsrc num-buffers=1 ! superpointdetect model={} inference-width=320 ! fakesink",
+        common::random_model().display()
+    ));
+    assert!(
+        err.contains("inference-width and inference-height"),
+        "{err}"
+    );
+}
+
+#[test]
+fn json_lines_output_has_one_record_per_frame() {
+    let json = std::env::temp_dir().join(format!("sp-{}.jsonl", std::process::id()));
+    common::init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=3 pattern=ball ! video/x-raw,width=64,height=48 ! superpointdetect model={} json-location={} ! fakesink",
+        common::random_model().display(),
+        json.display()
+    ))
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let msg = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        )
+        .unwrap();
+    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let text = std::fs::read_to_string(&json).unwrap();
+    let records: Vec<superpoint::json::FrameRecord> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 3);
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.frame, i as u64);
+        assert_eq!((r.width, r.height), (64, 48));
+        assert!(
+            r.keypoints
+                .iter()
+                .all(|k| k[0] >= 0.0 && k[0] < 64.0 && k[1] >= 0.0 && k[1] < 48.0)
+        );
+    }
+}
