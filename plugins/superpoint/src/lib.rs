@@ -9,8 +9,10 @@ pub mod frame;
 pub mod geometry;
 pub mod image_io;
 pub mod json;
+pub mod matching;
 pub mod onnx;
 pub mod postprocess;
+pub mod ransac;
 pub mod sampling;
 pub mod warp;
 

@@ -1,0 +1,64 @@
+//! Speed of descriptor matching: 1000 x 1000 SuperPoint-sized (256-D) descriptors, single thread,
+//! as `superpointmatch` does on every frame. Prints the median; in optimised builds it must stay
+//! under a generous bound (the target is well under 10 ms on one core).
+//!
+//! `cargo test --release -p superpoint --test eval_matching_speed -- --nocapture`
+
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+use superpoint::matching::{MatchParams, Matcher};
+
+fn unit_descriptors(n: usize, dim: usize, rng: &mut Pcg64) -> Vec<f32> {
+    let mut v: Vec<f32> = (0..n * dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+    for d in v.chunks_exact_mut(dim) {
+        superpoint::postprocess::normalize(d);
+    }
+    v
+}
+
+#[test]
+fn matching_1000x1000_256d_is_fast() {
+    let (n, dim) = (1000, 256);
+    let mut rng = Pcg64::seed_from_u64(0);
+    let a = unit_descriptors(n, dim, &mut rng);
+    // The second set: the first one perturbed and reversed, so most points have a true match.
+    let mut b = Vec::with_capacity(a.len());
+    for d in a.chunks_exact(dim).rev() {
+        b.extend(d.iter().map(|v| v + 0.02 * rng.random_range(-1.0f32..1.0)));
+    }
+    for d in b.chunks_exact_mut(dim) {
+        superpoint::postprocess::normalize(d);
+    }
+    let mut matcher = Matcher::new();
+    let mut out = Vec::new();
+    let params = MatchParams::default();
+    matcher
+        .match_descriptors(&a, &b, dim, &params, &mut out)
+        .unwrap();
+    assert_eq!(out.len(), n);
+    assert!(out.iter().all(|m| m.a as usize + m.b as usize == n - 1));
+    let mut times = Vec::new();
+    for _ in 0..30 {
+        let t = Instant::now();
+        matcher
+            .match_descriptors(&a, &b, dim, &params, &mut out)
+            .unwrap();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!(
+        "matching {n}x{n} {dim}-D (mutual NN, one thread): median {median:.2} ms, min {:.2} ms over {} runs",
+        times[0],
+        times.len()
+    );
+    if !cfg!(debug_assertions) {
+        // Generous against a loaded CI machine; the measured figure is printed above.
+        assert!(
+            median < 30.0,
+            "matching took {median:.2} ms (target: well under 10 ms)"
+        );
+    }
+}
