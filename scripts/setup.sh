@@ -12,7 +12,7 @@ VENV="$DEPS/venv"
 APT_PACKAGES=(
   pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  gstreamer1.0-libav opencv-doc python3-venv unzip
+  gstreamer1.0-libav opencv-doc python3-venv bc
 )
 
 say() { printf '[setup] %s\n' "$*"; }

@@ -74,9 +74,7 @@ pub fn warp_plane(
                 let out = &mut row[x * channels..(x + 1) * channels];
                 // A destination pixel sees the source when its centre maps into the source's
                 // pixel area [-0.5, size - 0.5).
-                if w == 0.0
-                    || !(sx >= -0.5 && sy >= -0.5 && sx < sw - 0.5 && sy < sh - 0.5)
-                {
+                if w == 0.0 || !(sx >= -0.5 && sy >= -0.5 && sx < sw - 0.5 && sy < sh - 0.5) {
                     out.copy_from_slice(border);
                     continue;
                 }

@@ -1,0 +1,83 @@
+//! `gst-inspect-1.0` validation of the built plugin: listed, documented properties with their
+//! defaults, no warnings.
+
+use integration_tests::gst_tool;
+
+#[test]
+fn plugin_lists_its_elements_without_warnings() {
+    let out = gst_tool("gst-inspect-1.0", &["superpoint"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "gst-inspect-1.0 superpoint failed: {stderr}"
+    );
+    assert!(stdout.contains("superpointdetect"), "{stdout}");
+    assert!(
+        !stderr.contains("WARNING") && !stderr.contains("CRITICAL"),
+        "warnings: {stderr}"
+    );
+}
+
+#[test]
+fn superpointdetect_documents_every_property() {
+    let out = gst_tool("gst-inspect-1.0", &["superpointdetect"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("WARNING") && !stderr.contains("CRITICAL"),
+        "warnings: {stderr}"
+    );
+    let expected = [
+        ("model", "superpoint.onnx"),
+        ("provider", "\"cpu\""),
+        ("device-id", "Default: 0"),
+        ("threads", "Default: 0"),
+        ("threshold", "0.015"),
+        ("nms-radius", "Default: 4"),
+        ("border", "Default: 4"),
+        ("max-keypoints", "Default: 1000"),
+        ("inference-width", "Default: 0"),
+        ("inference-height", "Default: 0"),
+        ("descriptors", "Default: true"),
+        ("post-messages", "Default: false"),
+        ("json-location", "Default: null"),
+    ];
+    for (name, default) in expected {
+        let start = stdout
+            .find(&format!("  {name} "))
+            .unwrap_or_else(|| panic!("property {name} not listed:\n{stdout}"));
+        let block: String = stdout[start..]
+            .lines()
+            .take(4)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let blurb = block
+            .lines()
+            .next()
+            .unwrap()
+            .split_once(':')
+            .map(|x| x.1.trim())
+            .unwrap_or("");
+        assert!(
+            blurb.len() > 15,
+            "property {name} has no real blurb: {block}"
+        );
+        assert!(
+            block.contains(default),
+            "property {name}: expected default {default}:\n{block}"
+        );
+    }
+    for caps in [
+        "GRAY8",
+        "NV12",
+        "I420",
+        "RGB",
+        "BGRx",
+        "RGBA",
+        "[ 16, 2147483647 ]",
+    ] {
+        assert!(stdout.contains(caps), "caps lack {caps}");
+    }
+}
