@@ -5,11 +5,13 @@
 
 pub mod detector;
 pub mod engine;
+pub mod eval;
 pub mod frame;
 pub mod geometry;
 pub mod image_io;
 pub mod json;
 pub mod matching;
+pub mod metrics;
 pub mod onnx;
 pub mod postprocess;
 pub mod ransac;

@@ -33,7 +33,8 @@ pub struct MatchParams {
     /// to the second-nearest neighbour. Within (0, 1]; 1 disables the test.
     pub ratio: f32,
     /// Keep a match only when its distance is at most this (Euclidean, for unit descriptors within
-    /// [0, 2]); `f32::INFINITY` disables the limit.
+    /// [0, 2]); `f32::INFINITY` disables the limit (written as `null` in JSON).
+    #[serde(deserialize_with = "infinity_if_null")]
     pub max_distance: f32,
 }
 
@@ -46,6 +47,12 @@ impl Default for MatchParams {
             max_distance: f32::INFINITY,
         }
     }
+}
+
+/// JSON has no infinity: serde_json writes it as `null`, so read `null` back as infinity.
+fn infinity_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::INFINITY))
 }
 
 impl MatchParams {
