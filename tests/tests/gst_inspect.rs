@@ -33,6 +33,7 @@ fn superpointdetect_documents_every_property() {
         ("model", "superpoint.onnx"),
         ("provider", "\"cpu\""),
         ("device-id", "Default: 0"),
+        ("provider-fallback", "Default: true"),
         ("threads", "Default: 0"),
         ("threshold", "0.015"),
         ("nms-radius", "Default: 4"),

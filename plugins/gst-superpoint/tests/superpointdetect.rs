@@ -416,3 +416,50 @@ fn json_lines_output_has_one_record_per_frame() {
         );
     }
 }
+
+#[test]
+fn cuda_provider_falls_back_to_cpu_with_a_warning_or_fails_when_strict() {
+    common::init();
+    // The CPU build of ONNX Runtime used in tests has no CUDA provider.
+    let err = superpoint::Engine::new(
+        &common::random_model(),
+        &EngineOptions {
+            provider: superpoint::Provider::Cuda,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, superpoint::Error::ProviderUnavailable(_)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("onnxruntime-gpu"), "{err}");
+
+    let el = gst::ElementFactory::make("superpointdetect")
+        .property("model", common::random_model().to_str().unwrap())
+        .property_from_str("provider", "cuda")
+        .build()
+        .unwrap();
+    let bus = gst::Bus::new();
+    el.set_bus(Some(&bus));
+    let mut h = gst_check::Harness::with_element(&el, Some("sink"), Some("src"));
+    h.play();
+    h.set_src_caps_str("video/x-raw,format=GRAY8,width=160,height=120,framerate=30/1");
+    let out = push(&mut h, common::luma_of(&common::graf_rgb(160, 120)));
+    check_meta(&out, 160, 120);
+    let warning = std::iter::from_fn(|| bus.pop())
+        .find_map(|m| match m.view() {
+            gst::MessageView::Warning(w) => {
+                Some(w.error().to_string() + &w.debug().unwrap_or_default())
+            }
+            _ => None,
+        })
+        .expect("a warning about the CPU fallback");
+    assert!(warning.contains("running on the CPU"), "{warning}");
+
+    let err = first_error(&format!(
+        "videotestsrc num-buffers=1 ! superpointdetect provider=cuda provider-fallback=false model={} ! fakesink",
+        common::random_model().display()
+    ));
+    assert!(err.contains("CUDA"), "{err}");
+}

@@ -138,10 +138,10 @@ impl Engine {
                 .with_intra_threads(options.threads)
                 .map_err(|e| Error::Runtime(format!("cannot set threads: {e}")))?;
         }
-        let provider = match options.provider {
-            Provider::Cpu => Provider::Cpu,
-            Provider::Cuda => return Err(Error::ProviderUnavailable(cuda_unavailable_reason())),
-        };
+        if options.provider == Provider::Cuda {
+            builder = register_cuda(builder, options.device_id)?;
+        }
+        let provider = options.provider;
         let session = builder.commit_from_file(path).map_err(|e| {
             Error::Model(format!(
                 "{} is not a usable ONNX model: {e}",
@@ -238,10 +238,40 @@ impl Engine {
     }
 }
 
-fn cuda_unavailable_reason() -> String {
-    "this build has no CUDA execution provider (the CPU build of ONNX Runtime is used); \
-     use provider=cpu"
-        .to_string()
+/// Registers ONNX Runtime's CUDA execution provider, failing (instead of ONNX Runtime's silent
+/// CPU fallback) when it cannot load, so callers can warn and choose.
+fn register_cuda(
+    builder: ort::session::builder::SessionBuilder,
+    device_id: i32,
+) -> Result<ort::session::builder::SessionBuilder, Error> {
+    use ort::ep::{CUDA, ExecutionProvider};
+    let lib = ort_library_path();
+    match CUDA::is_available() {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(Error::ProviderUnavailable(format!(
+                "the ONNX Runtime library {} has no CUDA execution provider: point ORT_DYLIB_PATH at the \
+                 libonnxruntime.so of the onnxruntime-gpu wheel (with libonnxruntime_providers_cuda.so beside it)",
+                lib.display()
+            )));
+        }
+        Err(e) => {
+            return Err(Error::ProviderUnavailable(format!(
+                "cannot query execution providers: {e}"
+            )));
+        }
+    }
+    builder
+        .with_execution_providers([CUDA::default()
+            .with_device_id(device_id)
+            .build()
+            .error_on_failure()])
+        .map_err(|e| {
+            Error::ProviderUnavailable(format!(
+                "the CUDA execution provider cannot load on device {device_id}: {e} \
+                 (needs an NVIDIA driver, CUDA 13 and cuDNN libraries on LD_LIBRARY_PATH)"
+            ))
+        })
 }
 
 fn tensor_rank(t: &ValueType) -> Option<(TensorElementType, Vec<i64>)> {

@@ -43,6 +43,7 @@ struct Settings {
     model: String,
     provider: Provider,
     device_id: i32,
+    provider_fallback: bool,
     threads: u32,
     threshold: f32,
     nms_radius: u32,
@@ -61,6 +62,7 @@ impl Default for Settings {
             model: default_model(),
             provider: Provider::Cpu,
             device_id: 0,
+            provider_fallback: true,
             threads: 0,
             threshold: DEFAULT_THRESHOLD,
             nms_radius: DEFAULT_NMS_RADIUS,
@@ -134,6 +136,12 @@ impl ObjectImpl for SuperPointDetect {
                     .minimum(0)
                     .maximum(64)
                     .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("provider-fallback")
+                    .nick("Provider fallback")
+                    .blurb("When provider=cuda cannot load: TRUE = post a warning and run on the CPU, FALSE = fail to start with an error saying why. Applies on the next start")
+                    .default_value(true)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
@@ -219,6 +227,7 @@ impl ObjectImpl for SuperPointDetect {
             }
             "provider" => s.provider = value.get().expect("type checked"),
             "device-id" => s.device_id = value.get().expect("type checked"),
+            "provider-fallback" => s.provider_fallback = value.get().expect("type checked"),
             "threads" => s.threads = value.get().expect("type checked"),
             "threshold" => s.threshold = value.get().expect("type checked"),
             "nms-radius" => s.nms_radius = value.get().expect("type checked"),
@@ -240,6 +249,7 @@ impl ObjectImpl for SuperPointDetect {
             "model" => s.model.to_value(),
             "provider" => s.provider.to_value(),
             "device-id" => s.device_id.to_value(),
+            "provider-fallback" => s.provider_fallback.to_value(),
             "threads" => s.threads.to_value(),
             "threshold" => s.threshold.to_value(),
             "nms-radius" => s.nms_radius.to_value(),
@@ -344,7 +354,7 @@ impl BaseTransformImpl for SuperPointDetect {
         };
         let config = settings.detector_config();
         let detector = match Detector::new(&model, &options, config) {
-            Err(superpoint::Error::ProviderUnavailable(why)) => {
+            Err(superpoint::Error::ProviderUnavailable(why)) if settings.provider_fallback => {
                 gst::element_imp_warning!(
                     self,
                     gst::ResourceError::Settings,
