@@ -6,11 +6,14 @@
 
 use gst::glib;
 
+pub mod match_meta;
 pub mod meta;
 pub mod superpointdetect;
+pub mod superpointmatch;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     superpointdetect::register(plugin)?;
+    superpointmatch::register(plugin)?;
     Ok(())
 }
 

@@ -3,7 +3,9 @@
 //! the `superpoint` CLI and the training tools.
 #![warn(missing_docs)]
 
+pub mod batching;
 pub mod detector;
+pub mod draw;
 pub mod engine;
 pub mod eval;
 pub mod frame;
@@ -16,6 +18,7 @@ pub mod onnx;
 pub mod postprocess;
 pub mod ransac;
 pub mod sampling;
+pub mod smoothing;
 pub mod warp;
 
 pub use detector::{Detections, Detector, DetectorConfig};

@@ -1,0 +1,841 @@
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+
+use superpoint::image_io::OwnedImage;
+use superpoint::matching::{Match, MatchParams, Matcher};
+use superpoint::onnx::DESCRIPTOR_DIM;
+use superpoint::ransac::{RansacParams, find_homography};
+use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, Homography, PostParams};
+
+use super::MatchMode;
+use crate::match_meta::{
+    HomographyMeta, MatchPair, MatchStatus, MatchTarget, MatchesData, SuperPointMatchesMeta,
+};
+use crate::meta::{KeypointsData, SuperPointKeypointsMeta};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "superpointmatch",
+        gst::DebugColorFlags::empty(),
+        Some("SuperPoint descriptor matching and homography estimation"),
+    )
+});
+
+/// The model detecting a `reference-location` image by default: `$SUPERPOINT_MODEL`, else the
+/// shipped `models/superpoint.onnx` (the same default as `superpointdetect`).
+fn default_model() -> String {
+    std::env::var("SUPERPOINT_MODEL").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/superpoint.onnx").to_string()
+    })
+}
+
+const DEFAULT_RATIO: f32 = 1.0;
+const DEFAULT_MAX_DISTANCE: f32 = 0.0;
+const DEFAULT_RANSAC_THRESHOLD: f64 = 3.0;
+const DEFAULT_CONFIDENCE: f64 = 0.999;
+const DEFAULT_MAX_ITERATIONS: u32 = 2000;
+const DEFAULT_MIN_INLIERS: u32 = 15;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    mode: MatchMode,
+    reference_location: Option<String>,
+    reference_model: String,
+    reference_post: PostParams,
+    mutual: bool,
+    ratio: f32,
+    max_distance: f32,
+    ransac_threshold: f64,
+    confidence: f64,
+    max_iterations: u32,
+    min_inliers: u32,
+    post_messages: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            mode: MatchMode::Previous,
+            reference_location: None,
+            reference_model: default_model(),
+            reference_post: PostParams::default(),
+            mutual: true,
+            ratio: DEFAULT_RATIO,
+            max_distance: DEFAULT_MAX_DISTANCE,
+            ransac_threshold: DEFAULT_RANSAC_THRESHOLD,
+            confidence: DEFAULT_CONFIDENCE,
+            max_iterations: DEFAULT_MAX_ITERATIONS,
+            min_inliers: DEFAULT_MIN_INLIERS,
+            post_messages: false,
+        }
+    }
+}
+
+impl Settings {
+    fn match_params(&self) -> MatchParams {
+        MatchParams {
+            mutual: self.mutual,
+            ratio: self.ratio,
+            max_distance: if self.max_distance > 0.0 {
+                self.max_distance
+            } else {
+                f32::INFINITY
+            },
+        }
+    }
+
+    fn ransac_params(&self) -> RansacParams {
+        RansacParams {
+            threshold: self.ransac_threshold,
+            confidence: self.confidence,
+            max_iterations: self.max_iterations as usize,
+            seed: 0,
+            refine: true,
+        }
+    }
+}
+
+/// What one frame's matching produced.
+struct Estimate {
+    pairs: Vec<MatchPair>,
+    inliers: Vec<bool>,
+    num_inliers: u32,
+    rms_error: f64,
+    homography: Option<Homography>,
+    /// Why the frame is lost.
+    lost_reason: Option<String>,
+}
+
+struct State {
+    matcher: Matcher,
+    matches: Vec<Match>,
+    src: Vec<(f64, f64)>,
+    dst: Vec<(f64, f64)>,
+    /// Previous frame's keypoints (mode=previous) and its ground truth, if any.
+    previous: Option<(Arc<KeypointsData>, Option<Homography>)>,
+    /// Reference keypoints (mode=reference) and its ground truth (none for an image file).
+    reference: Option<(Arc<KeypointsData>, Option<Homography>)>,
+    /// Whether `reference` came from `reference-location`.
+    reference_from_file: bool,
+    /// mode=previous: current frame -> first frame of the chain, and that frame's size.
+    chain: Homography,
+    chain_size: (u32, u32),
+    frame: u64,
+    model_checked: bool,
+}
+
+impl State {
+    fn new() -> Self {
+        State {
+            matcher: Matcher::new(),
+            matches: Vec::new(),
+            src: Vec::new(),
+            dst: Vec::new(),
+            previous: None,
+            reference: None,
+            reference_from_file: false,
+            chain: Homography::IDENTITY,
+            chain_size: (0, 0),
+            frame: 0,
+            model_checked: false,
+        }
+    }
+
+    /// Matches `target` (previous frame or reference) against `current` and estimates the
+    /// homography target -> current.
+    fn estimate(
+        &mut self,
+        target: &KeypointsData,
+        current: &KeypointsData,
+        settings: &Settings,
+    ) -> Result<Estimate, String> {
+        self.matcher
+            .match_descriptors(
+                &target.descriptors,
+                &current.descriptors,
+                DESCRIPTOR_DIM,
+                &settings.match_params(),
+                &mut self.matches,
+            )
+            .map_err(|e| e.to_string())?;
+        let pairs: Vec<MatchPair> = self
+            .matches
+            .iter()
+            .map(|m| {
+                let a = target.keypoints[m.a as usize];
+                let b = current.keypoints[m.b as usize];
+                MatchPair {
+                    matched: m.a,
+                    current: m.b,
+                    distance: m.distance,
+                    matched_point: [a.x, a.y],
+                    current_point: [b.x, b.y],
+                }
+            })
+            .collect();
+        let mut est = Estimate {
+            inliers: vec![false; pairs.len()],
+            pairs,
+            num_inliers: 0,
+            rms_error: 0.0,
+            homography: None,
+            lost_reason: None,
+        };
+        let needed = settings.min_inliers.max(4) as usize;
+        if est.pairs.len() < needed {
+            est.lost_reason = Some(format!(
+                "{} matches, fewer than min-inliers={}",
+                est.pairs.len(),
+                needed
+            ));
+            return Ok(est);
+        }
+        self.src.clear();
+        self.dst.clear();
+        for p in &est.pairs {
+            self.src
+                .push((p.matched_point[0] as f64, p.matched_point[1] as f64));
+            self.dst
+                .push((p.current_point[0] as f64, p.current_point[1] as f64));
+        }
+        match find_homography(&self.src, &self.dst, &settings.ransac_params()) {
+            Ok(h) => {
+                est.inliers = h.inliers;
+                est.num_inliers = h.num_inliers as u32;
+                est.rms_error = h.rms_error;
+                if h.num_inliers < needed {
+                    est.lost_reason = Some(format!(
+                        "{} RANSAC inliers of {} matches, fewer than min-inliers={}",
+                        h.num_inliers,
+                        est.pairs.len(),
+                        needed
+                    ));
+                } else {
+                    est.homography = Some(h.homography);
+                }
+            }
+            Err(e) => {
+                est.lost_reason = Some(format!("RANSAC: {e}"));
+            }
+        }
+        Ok(est)
+    }
+}
+
+/// The keypoints of a `reference-location` image, detected with the `reference-*` settings.
+fn detect_reference(
+    settings: &Settings,
+    location: &str,
+) -> Result<KeypointsData, gst::ErrorMessage> {
+    let image = OwnedImage::load(Path::new(location)).map_err(|e| {
+        gst::error_msg!(
+            gst::ResourceError::OpenRead,
+            (
+                "superpointmatch reference-location: {} (it must name a readable PNG, JPEG or PNM image)",
+                e
+            )
+        )
+    })?;
+    let frame = image.frame().map_err(|e| {
+        gst::error_msg!(
+            gst::ResourceError::Settings,
+            ("superpointmatch reference-location {}: {}", location, e)
+        )
+    })?;
+    let config = DetectorConfig {
+        post: settings.reference_post,
+        inference_width: 0,
+        inference_height: 0,
+        descriptors: true,
+    };
+    let mut detector = Detector::new(
+        Path::new(&settings.reference_model),
+        &EngineOptions::default(),
+        config,
+    )
+    .map_err(|e| {
+        gst::error_msg!(
+            gst::ResourceError::OpenRead,
+            (
+                "superpointmatch cannot load reference-model {} to detect the reference image: {} (set reference-model to the model of the upstream superpointdetect)",
+                settings.reference_model,
+                e
+            )
+        )
+    })?;
+    let mut det = Detections::default();
+    detector.detect(&frame, &mut det).map_err(|e| {
+        gst::error_msg!(
+            gst::LibraryError::Failed,
+            ("superpointmatch: detection on {} failed: {}", location, e)
+        )
+    })?;
+    Ok(KeypointsData {
+        width: det.width,
+        height: det.height,
+        keypoints: det.keypoints,
+        descriptors: det.descriptors,
+        model_id: detector.model_info().model_id.clone(),
+    })
+}
+
+#[derive(Default)]
+pub struct SuperPointMatch {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    /// Set by the `set-reference` action signal: the next frame becomes the reference.
+    reset_pending: AtomicBool,
+    lost_frames: AtomicU64,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for SuperPointMatch {
+    const NAME: &'static str = "GstSuperPointMatch";
+    type Type = super::SuperPointMatch;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for SuperPointMatch {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let post = PostParams::default();
+            vec![
+                glib::ParamSpecEnum::builder_with_default("mode", MatchMode::Previous)
+                    .nick("Mode")
+                    .blurb("Match each frame against the previous frame, or against a reference (the first frame, the reference-location image, or the frame after a set-reference signal)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("reference-location")
+                    .nick("Reference location")
+                    .blurb("mode=reference: image file (PNG, JPEG, PNM) used as the reference instead of the first frame; detected at start with reference-model and the reference-* settings. Unset = first frame")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("reference-model")
+                    .nick("Reference model")
+                    .blurb("SuperPoint ONNX model that detects the reference-location image; must be the model of the upstream superpointdetect. Default: $SUPERPOINT_MODEL or the shipped models/superpoint.onnx")
+                    .default_value(Some(default_model().as_str()))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecFloat::builder("reference-threshold")
+                    .nick("Reference threshold")
+                    .blurb("Detection threshold for the reference-location image (use the upstream superpointdetect's threshold)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(post.threshold)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("reference-nms-radius")
+                    .nick("Reference NMS radius")
+                    .blurb("Non-maximum suppression radius for the reference-location image, pixels")
+                    .maximum(64)
+                    .default_value(post.nms_radius as u32)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("reference-border")
+                    .nick("Reference border")
+                    .blurb("Border without keypoints for the reference-location image, pixels")
+                    .maximum(1024)
+                    .default_value(post.border as u32)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("reference-max-keypoints")
+                    .nick("Reference max keypoints")
+                    .blurb("Keep at most this many keypoints of the reference-location image (0 = all)")
+                    .maximum(100_000)
+                    .default_value(post.max_keypoints as u32)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("mutual")
+                    .nick("Mutual")
+                    .blurb("Keep a match only when each descriptor is the other's nearest neighbour")
+                    .default_value(true)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecFloat::builder("ratio")
+                    .nick("Ratio")
+                    .blurb("Lowe's ratio test: keep a match when its distance is below ratio x the second-nearest distance (1 = off)")
+                    .minimum(0.01)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_RATIO)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecFloat::builder("max-distance")
+                    .nick("Max distance")
+                    .blurb("Keep a match only when the Euclidean distance of the unit descriptors is at most this (0 = no limit; distances lie within [0, 2])")
+                    .minimum(0.0)
+                    .maximum(2.0)
+                    .default_value(DEFAULT_MAX_DISTANCE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("ransac-threshold")
+                    .nick("RANSAC threshold")
+                    .blurb("RANSAC inlier threshold: reprojection error in pixels of the current frame")
+                    .minimum(0.1)
+                    .maximum(1000.0)
+                    .default_value(DEFAULT_RANSAC_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("confidence")
+                    .nick("Confidence")
+                    .blurb("RANSAC stops once an all-inlier sample has been drawn with this probability")
+                    .minimum(0.5)
+                    .maximum(0.999_999)
+                    .default_value(DEFAULT_CONFIDENCE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-iterations")
+                    .nick("Max iterations")
+                    .blurb("Upper bound on RANSAC samples per frame")
+                    .minimum(1)
+                    .maximum(1_000_000)
+                    .default_value(DEFAULT_MAX_ITERATIONS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("min-inliers")
+                    .nick("Min inliers")
+                    .blurb("Fewer matches or RANSAC inliers than this mark the frame lost (no homography; the stream continues)")
+                    .minimum(4)
+                    .maximum(100_000)
+                    .default_value(DEFAULT_MIN_INLIERS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("post-messages")
+                    .nick("Post messages")
+                    .blurb("Post a `superpoint-match` element message per frame (pts, status, matches, inliers, homography as 9 doubles, to-reference; corner-error against a HomographyMeta ground truth from homographicwarp mode=random)")
+                    .default_value(false)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt64::builder("lost-frames")
+                    .nick("Lost frames")
+                    .blurb("Frames marked lost since the element started")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            vec![
+                // set-reference(): the next frame becomes the reference (mode=reference, replacing
+                // a reference-location image) or restarts the composed chain (mode=previous).
+                glib::subclass::Signal::builder("set-reference")
+                    .action()
+                    .class_handler(|args| {
+                        let element = args[0].get::<super::SuperPointMatch>().expect("signal arg");
+                        element.imp().reset_pending.store(true, Ordering::SeqCst);
+                        gst::info!(
+                            CAT,
+                            obj = element,
+                            "set-reference: next frame is the reference"
+                        );
+                        None
+                    })
+                    .build(),
+            ]
+        });
+        SIGNALS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "mode" => s.mode = value.get().expect("type checked"),
+            "reference-location" => s.reference_location = value.get().expect("type checked"),
+            "reference-model" => {
+                s.reference_model = value
+                    .get::<Option<String>>()
+                    .expect("type checked")
+                    .unwrap_or_else(default_model)
+            }
+            "reference-threshold" => {
+                s.reference_post.threshold = value.get().expect("type checked")
+            }
+            "reference-nms-radius" => {
+                s.reference_post.nms_radius = value.get::<u32>().expect("type checked") as usize
+            }
+            "reference-border" => {
+                s.reference_post.border = value.get::<u32>().expect("type checked") as usize
+            }
+            "reference-max-keypoints" => {
+                s.reference_post.max_keypoints = value.get::<u32>().expect("type checked") as usize
+            }
+            "mutual" => s.mutual = value.get().expect("type checked"),
+            "ratio" => s.ratio = value.get().expect("type checked"),
+            "max-distance" => s.max_distance = value.get().expect("type checked"),
+            "ransac-threshold" => s.ransac_threshold = value.get().expect("type checked"),
+            "confidence" => s.confidence = value.get().expect("type checked"),
+            "max-iterations" => s.max_iterations = value.get().expect("type checked"),
+            "min-inliers" => s.min_inliers = value.get().expect("type checked"),
+            "post-messages" => s.post_messages = value.get().expect("type checked"),
+            other => unreachable!("unknown property {other}"),
+        }
+        gst::debug!(CAT, imp = self, "set {} = {:?}", pspec.name(), value);
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "mode" => s.mode.to_value(),
+            "reference-location" => s.reference_location.to_value(),
+            "reference-model" => s.reference_model.to_value(),
+            "reference-threshold" => s.reference_post.threshold.to_value(),
+            "reference-nms-radius" => (s.reference_post.nms_radius as u32).to_value(),
+            "reference-border" => (s.reference_post.border as u32).to_value(),
+            "reference-max-keypoints" => (s.reference_post.max_keypoints as u32).to_value(),
+            "mutual" => s.mutual.to_value(),
+            "ratio" => s.ratio.to_value(),
+            "max-distance" => s.max_distance.to_value(),
+            "ransac-threshold" => s.ransac_threshold.to_value(),
+            "confidence" => s.confidence.to_value(),
+            "max-iterations" => s.max_iterations.to_value(),
+            "min-inliers" => s.min_inliers.to_value(),
+            "post-messages" => s.post_messages.to_value(),
+            "lost-frames" => self.lost_frames.load(Ordering::SeqCst).to_value(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+}
+
+impl GstObjectImpl for SuperPointMatch {}
+
+impl ElementImpl for SuperPointMatch {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "SuperPoint matcher",
+                "Filter/Analyzer/Video",
+                "Matches SuperPoint descriptors (mutual nearest neighbour, ratio test, max distance) against the previous frame or a reference, estimates the homography with RANSAC and attaches SuperPointMatchesMeta; needs superpointdetect upstream; pixels pass through",
+                "gst-superpoint developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst::Caps::builder("video/x-raw").build();
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+fn matrix_array(h: &Homography) -> gst::Array {
+    gst::Array::new(h.0)
+}
+
+impl BaseTransformImpl for SuperPointMatch {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let mut state = State::new();
+        match (&settings.reference_location, settings.mode) {
+            (Some(location), MatchMode::Reference) => {
+                let data = detect_reference(&settings, location)?;
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "reference {} ({}x{}): {} keypoints, model {}",
+                    location,
+                    data.width,
+                    data.height,
+                    data.keypoints.len(),
+                    data.model_id
+                );
+                if data.keypoints.len() < settings.min_inliers as usize {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::ResourceError::Settings,
+                        (
+                            "reference {} has only {} keypoints (min-inliers={}): every frame will be lost",
+                            location,
+                            data.keypoints.len(),
+                            settings.min_inliers
+                        )
+                    );
+                }
+                state.reference = Some((Arc::new(data), None));
+                state.reference_from_file = true;
+            }
+            (Some(location), MatchMode::Previous) => {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "reference-location {} is ignored in mode=previous (set mode=reference)",
+                    location
+                );
+            }
+            (None, _) => {}
+        }
+        self.reset_pending.store(false, Ordering::SeqCst);
+        self.lost_frames.store(0, Ordering::SeqCst);
+        *self.state.lock().unwrap() = Some(state);
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        // Keypoints of the previous frame or the reference stay usable across a size change: the
+        // homography absorbs the scale.
+        gst::debug!(CAT, imp = self, "caps {}", incaps);
+        Ok(())
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let Some(current) = buf
+            .meta::<SuperPointKeypointsMeta>()
+            .map(|m| m.data().clone())
+        else {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Failed,
+                ("buffer without SuperPointKeypointsMeta: insert superpointdetect before superpointmatch (e.g. `... ! superpointdetect ! superpointmatch ! ...`)")
+            );
+            return Err(gst::FlowError::Error);
+        };
+        if current.descriptors.len() != current.keypoints.len() * DESCRIPTOR_DIM {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Failed,
+                (
+                    "the keypoints carry {} descriptor values for {} keypoints: set descriptors=true on superpointdetect",
+                    current.descriptors.len(),
+                    current.keypoints.len()
+                )
+            );
+            return Err(gst::FlowError::Error);
+        }
+        let truth = buf.meta::<HomographyMeta>().map(|m| m.homography());
+        let restart = self.reset_pending.swap(false, Ordering::SeqCst);
+
+        let mut guard = self.state.lock().unwrap();
+        let Some(state) = guard.as_mut() else {
+            gst::element_imp_error!(self, gst::CoreError::StateChange, ("not started"));
+            return Err(gst::FlowError::Flushing);
+        };
+        let frame = state.frame;
+        state.frame += 1;
+        let size = (current.width, current.height);
+
+        let (target_kind, target) = match settings.mode {
+            MatchMode::Previous => {
+                let prev = state.previous.replace((current.clone(), truth));
+                if restart {
+                    (MatchTarget::Previous, None)
+                } else {
+                    (MatchTarget::Previous, prev)
+                }
+            }
+            MatchMode::Reference => {
+                if restart || state.reference.is_none() {
+                    state.reference = Some((current.clone(), truth));
+                    state.reference_from_file = false;
+                    (MatchTarget::Reference, None)
+                } else {
+                    (MatchTarget::Reference, state.reference.clone())
+                }
+            }
+        };
+        if state.reference_from_file
+            && !state.model_checked
+            && let Some((reference, _)) = &state.reference
+        {
+            state.model_checked = true;
+            if reference.model_id != current.model_id {
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Format,
+                    (
+                        "the reference image was detected with model {} but the stream with {}: set reference-model to the upstream superpointdetect's model",
+                        reference.model_id,
+                        current.model_id
+                    )
+                );
+            }
+        }
+
+        let mut expected = None;
+        let (data, lost_reason) = match target {
+            None => {
+                // This frame starts the chain or becomes the reference.
+                if settings.mode == MatchMode::Previous {
+                    state.chain = Homography::IDENTITY;
+                    state.chain_size = size;
+                }
+                let data = MatchesData {
+                    frame,
+                    width: size.0,
+                    height: size.1,
+                    target: target_kind,
+                    target_size: size,
+                    reference_size: size,
+                    pairs: Vec::new(),
+                    inliers: Vec::new(),
+                    num_inliers: 0,
+                    rms_error: 0.0,
+                    homography: Some(Homography::IDENTITY),
+                    to_reference: Some(Homography::IDENTITY),
+                    status: MatchStatus::Reference,
+                };
+                (data, None)
+            }
+            Some((target, target_truth)) => {
+                let est = state.estimate(&target, &current, &settings).map_err(|e| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::LibraryError::Failed,
+                        ("matching failed: {}", e)
+                    );
+                    gst::FlowError::Error
+                })?;
+                if let (Some(t), Some(tt)) = (truth, target_truth)
+                    && let Some(tt_inv) = tt.inverse()
+                {
+                    expected = Some(t.compose(&tt_inv));
+                }
+                let to_reference = est.homography.and_then(|h| match settings.mode {
+                    MatchMode::Previous => {
+                        let inv = h.inverse()?;
+                        state.chain = state.chain.compose(&inv);
+                        Some(state.chain)
+                    }
+                    MatchMode::Reference => h.inverse(),
+                });
+                let (reference_size, status) = match (settings.mode, &est.homography) {
+                    (MatchMode::Previous, h) => (state.chain_size, h.is_some()),
+                    (MatchMode::Reference, h) => ((target.width, target.height), h.is_some()),
+                };
+                let status = if status && to_reference.is_some() {
+                    MatchStatus::Ok
+                } else {
+                    MatchStatus::Lost
+                };
+                if let Some(reason) = &est.lost_reason {
+                    gst::debug!(CAT, imp = self, "frame {} lost: {}", frame, reason);
+                }
+                if status == MatchStatus::Lost {
+                    self.lost_frames.fetch_add(1, Ordering::SeqCst);
+                }
+                let data = MatchesData {
+                    frame,
+                    width: size.0,
+                    height: size.1,
+                    target: target_kind,
+                    target_size: (target.width, target.height),
+                    reference_size,
+                    pairs: est.pairs,
+                    inliers: est.inliers,
+                    num_inliers: est.num_inliers,
+                    rms_error: est.rms_error,
+                    homography: if status == MatchStatus::Ok {
+                        est.homography
+                    } else {
+                        None
+                    },
+                    to_reference: if status == MatchStatus::Ok {
+                        to_reference
+                    } else {
+                        None
+                    },
+                    status,
+                };
+                (data, est.lost_reason)
+            }
+        };
+        drop(guard);
+        self.finish(buf, data, expected, lost_reason, &settings)
+    }
+}
+
+impl SuperPointMatch {
+    /// Posts the message (if enabled) and attaches the meta.
+    fn finish(
+        &self,
+        buf: &mut gst::BufferRef,
+        data: MatchesData,
+        expected: Option<Homography>,
+        lost_reason: Option<String>,
+        settings: &Settings,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        gst::trace!(
+            CAT,
+            imp = self,
+            "frame {}: {} {} matches {} inliers",
+            data.frame,
+            data.status.as_str(),
+            data.pairs.len(),
+            data.num_inliers
+        );
+        if settings.post_messages {
+            let mut s = gst::Structure::builder("superpoint-match")
+                .field("pts", buf.pts())
+                .field("frame", data.frame)
+                .field(
+                    "mode",
+                    match data.target {
+                        MatchTarget::Previous => "previous",
+                        MatchTarget::Reference => "reference",
+                    },
+                )
+                .field("status", data.status.as_str())
+                .field("matches", data.pairs.len() as u32)
+                .field("inliers", data.num_inliers)
+                .field("rms-error", data.rms_error)
+                .build();
+            if let Some(h) = &data.homography {
+                s.set("homography", matrix_array(h));
+            }
+            if let Some(h) = &data.to_reference {
+                s.set("to-reference", matrix_array(h));
+            }
+            if let Some(reason) = &lost_reason {
+                s.set("reason", reason.as_str());
+            }
+            if let Some(t) = &expected {
+                s.set("true-homography", matrix_array(t));
+                if let Some(e) = data.homography.as_ref().and_then(|h| {
+                    h.corner_error(t, data.target_size.0 as f64, data.target_size.1 as f64)
+                }) {
+                    s.set("corner-error", e);
+                }
+            }
+            let _ = self
+                .obj()
+                .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        }
+        SuperPointMatchesMeta::add(buf, Arc::new(data));
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
