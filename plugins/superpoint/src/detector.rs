@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::engine::{Engine, EngineOptions};
-use crate::frame::Frame;
+use crate::frame::{Frame, InputGeometry};
 use crate::onnx::{CELL, ModelInfo};
 use crate::postprocess::{self, Keypoint, KeypointScratch, PostParams};
 use crate::{Error, MIN_FRAME_SIDE};
@@ -71,8 +71,7 @@ pub struct Detector {
     engine: Engine,
     config: DetectorConfig,
     input: Vec<f32>,
-    scratch: KeypointScratch,
-    raw: Vec<Keypoint>,
+    scratch: DecodeScratch,
 }
 
 impl Detector {
@@ -100,8 +99,7 @@ impl Detector {
             engine,
             config,
             input: Vec::new(),
-            scratch: KeypointScratch::default(),
-            raw: Vec::new(),
+            scratch: DecodeScratch::default(),
         })
     }
 
@@ -135,45 +133,72 @@ impl Detector {
         let cfg = self.config;
         let geo = frame.geometry((cfg.inference_width, cfg.inference_height));
         frame.fill_input(&geo, &mut self.input);
-        out.width = frame.width as u32;
-        out.height = frame.height as u32;
-        out.keypoints.clear();
-        out.descriptors.clear();
         let Detector {
             engine,
             input,
             scratch,
-            raw,
             ..
         } = self;
         engine.run(input, 1, geo.height, geo.width, |net| {
-            postprocess::extract_keypoints(
+            decode(
                 net.scores,
-                net.width,
-                geo.valid_width,
-                geo.valid_height,
-                &cfg.post,
+                net.descriptors,
+                &geo,
+                (frame.width, frame.height),
+                &cfg,
                 scratch,
-                raw,
-            );
-            if cfg.descriptors {
-                postprocess::sample_descriptors(
-                    net.descriptors,
-                    net.height / CELL,
-                    net.width / CELL,
-                    raw.iter().map(|k| (k.x, k.y)),
-                    &mut out.descriptors,
-                );
-            }
-        })?;
-        out.keypoints.extend(raw.iter().map(|k| {
-            let (x, y) = geo.to_frame(k.x, k.y);
-            Keypoint {
-                x,
-                y,
-                score: k.score,
-            }
-        }));
-        Ok(())
+                out,
+            )
+        })
     }
+}
+
+/// Turns one image's network outputs (`scores` `[H, W]` and `descriptors` `[256, H/8, W/8]` for
+/// the network input size of `geo`) into keypoints and descriptors in frame pixels.
+pub fn decode(
+    scores: &[f32],
+    descriptors: &[f32],
+    geo: &InputGeometry,
+    frame_size: (usize, usize),
+    cfg: &DetectorConfig,
+    scratch: &mut DecodeScratch,
+    out: &mut Detections,
+) {
+    out.width = frame_size.0 as u32;
+    out.height = frame_size.1 as u32;
+    out.keypoints.clear();
+    out.descriptors.clear();
+    postprocess::extract_keypoints(
+        scores,
+        geo.width,
+        geo.valid_width,
+        geo.valid_height,
+        &cfg.post,
+        &mut scratch.keypoints,
+        &mut scratch.raw,
+    );
+    if cfg.descriptors {
+        postprocess::sample_descriptors(
+            descriptors,
+            geo.height / CELL,
+            geo.width / CELL,
+            scratch.raw.iter().map(|k| (k.x, k.y)),
+            &mut out.descriptors,
+        );
+    }
+    out.keypoints.extend(scratch.raw.iter().map(|k| {
+        let (x, y) = geo.to_frame(k.x, k.y);
+        Keypoint {
+            x,
+            y,
+            score: k.score,
+        }
+    }));
+}
+
+/// Buffers reused by [`decode`] from frame to frame.
+#[derive(Debug, Default)]
+pub struct DecodeScratch {
+    keypoints: KeypointScratch,
+    raw: Vec<Keypoint>,
 }

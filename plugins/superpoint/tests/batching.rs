@@ -1,0 +1,172 @@
+//! Several streams through one model instance: results equal the unbatched detector's, frames are
+//! really batched, mixed sizes and mismatched groups are handled.
+
+use std::time::Duration;
+
+use superpoint::batching::{BatchPolicy, BatchedDetector};
+use superpoint::image_io::OwnedImage;
+use superpoint::onnx::{ModelInfo, SuperPointWeights};
+use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, Frame, PixelLayout};
+
+fn model() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("batching-{}.onnx", std::process::id()));
+    if !path.exists() {
+        SuperPointWeights::random(9, true)
+            .write_model(
+                &path,
+                &ModelInfo {
+                    model_id: "batch-test".into(),
+                    trained: false,
+                    description: String::new(),
+                },
+            )
+            .unwrap();
+    }
+    path
+}
+
+/// Crops of graf1.png (a real photo) so every stream sees different content.
+fn crops(n: usize, w: usize, h: usize) -> Vec<Vec<u8>> {
+    let img = OwnedImage::load(std::path::Path::new(
+        "/usr/share/doc/opencv-doc/examples/data/graf1.png",
+    ))
+    .expect("graf1.png from opencv-doc (scripts/setup.sh installs it)");
+    let luma = img.to_luma();
+    (0..n)
+        .map(|i| {
+            (0..h)
+                .flat_map(|y| luma[(y + 20 * i) * img.width + 30 * i..][..w].to_vec())
+                .collect()
+        })
+        .collect()
+}
+
+fn unbatched(data: &[u8], w: usize, h: usize) -> Detections {
+    let mut d = Detector::new(
+        &model(),
+        &EngineOptions::default(),
+        DetectorConfig {
+            descriptors: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut out = Detections::default();
+    d.detect(
+        &Frame::new(data, w, h, w, PixelLayout::Gray).unwrap(),
+        &mut out,
+    )
+    .unwrap();
+    out
+}
+
+#[test]
+fn streams_share_batches_and_get_their_own_results() {
+    let (w, h, streams) = (96, 64, 4);
+    let images = crops(streams, w, h);
+    let policy = BatchPolicy {
+        batch_size: 4,
+        max_latency: Duration::from_millis(200),
+    };
+    let handles: Vec<_> = images
+        .iter()
+        .cloned()
+        .map(|img| {
+            std::thread::spawn(move || {
+                let mut d = BatchedDetector::join(
+                    "test-group",
+                    &model(),
+                    &EngineOptions::default(),
+                    policy,
+                    DetectorConfig {
+                        descriptors: true,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+                let mut outs = Vec::new();
+                for _ in 0..3 {
+                    let mut out = Detections::default();
+                    d.detect(
+                        &Frame::new(&img, w, h, w, PixelLayout::Gray).unwrap(),
+                        &mut out,
+                    )
+                    .unwrap();
+                    outs.push(out);
+                }
+                (outs, d.group_stats())
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    for (img, (outs, _)) in images.iter().zip(&results) {
+        let expect = unbatched(img, w, h);
+        assert!(!expect.keypoints.is_empty());
+        for out in outs {
+            assert_eq!(out.keypoints.len(), expect.keypoints.len());
+            for (a, b) in out.keypoints.iter().zip(&expect.keypoints) {
+                assert!(
+                    (a.x - b.x).abs() < 1e-3
+                        && (a.y - b.y).abs() < 1e-3
+                        && (a.score - b.score).abs() < 1e-4
+                );
+            }
+            let dmax = out
+                .descriptors
+                .iter()
+                .zip(&expect.descriptors)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(dmax < 1e-3, "descriptor difference {dmax}");
+        }
+    }
+    let (frames, batches) = results.iter().map(|r| r.1).max().unwrap();
+    assert!(frames >= 12);
+    assert!(
+        batches < frames,
+        "no frame was batched: {frames} frames in {batches} batches"
+    );
+}
+
+#[test]
+fn mixed_sizes_and_mismatched_members() {
+    let policy = BatchPolicy {
+        batch_size: 2,
+        max_latency: Duration::from_millis(5),
+    };
+    let cfg = DetectorConfig {
+        descriptors: true,
+        ..Default::default()
+    };
+    let mut a =
+        BatchedDetector::join("mixed", &model(), &EngineOptions::default(), policy, cfg).unwrap();
+    let mut b =
+        BatchedDetector::join("mixed", &model(), &EngineOptions::default(), policy, cfg).unwrap();
+    let small = crops(1, 48, 32).remove(0);
+    let big = crops(1, 80, 64).remove(0);
+    let mut out = Detections::default();
+    a.detect(
+        &Frame::new(&small, 48, 32, 48, PixelLayout::Gray).unwrap(),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!((out.width, out.height), (48, 32));
+    b.detect(
+        &Frame::new(&big, 80, 64, 80, PixelLayout::Gray).unwrap(),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!((out.width, out.height), (80, 64));
+    assert_eq!(out.keypoints, unbatched(&big, 80, 64).keypoints);
+    let other = BatchPolicy {
+        batch_size: 8,
+        ..policy
+    };
+    let err = BatchedDetector::join("mixed", &model(), &EngineOptions::default(), other, cfg)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("same model, provider and batching settings"),
+        "{err}"
+    );
+}
