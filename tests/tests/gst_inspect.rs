@@ -44,6 +44,9 @@ fn superpointdetect_documents_every_property() {
         ("descriptors", "Default: true"),
         ("post-messages", "Default: false"),
         ("json-location", "Default: null"),
+        ("batch-group", "Default: null"),
+        ("batch-size", "Default: 4"),
+        ("max-latency", "Default: 10000"),
     ];
     for (name, default) in expected {
         let start = stdout

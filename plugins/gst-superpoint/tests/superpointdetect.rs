@@ -463,3 +463,116 @@ fn cuda_provider_falls_back_to_cpu_with_a_warning_or_fails_when_strict() {
     ));
     assert!(err.contains("CUDA"), "{err}");
 }
+
+/// Runs the launch lines concurrently to EOS and returns each one's JSON Lines records.
+fn run_to_eos(lines: &[String]) -> Vec<Vec<superpoint::json::FrameRecord>> {
+    common::init();
+    let pipelines: Vec<gst::Element> = lines
+        .iter()
+        .map(|l| gst::parse::launch(l).unwrap())
+        .collect();
+    for p in &pipelines {
+        p.set_state(gst::State::Playing).unwrap();
+    }
+    for p in &pipelines {
+        let msg = p
+            .bus()
+            .unwrap()
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(60),
+                &[gst::MessageType::Error, gst::MessageType::Eos],
+            )
+            .unwrap();
+        assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
+        p.set_state(gst::State::Null).unwrap();
+    }
+    lines
+        .iter()
+        .map(|l| {
+            let path = l
+                .split("json-location=")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap();
+            std::fs::read_to_string(path)
+                .unwrap()
+                .lines()
+                .map(|x| serde_json::from_str(x).unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn batch_group_streams_get_the_same_keypoints_as_unbatched() {
+    let tmp = std::env::temp_dir();
+    let pid = std::process::id();
+    let line = |pattern: &str, extra: &str, tag: &str| {
+        format!(
+            "videotestsrc num-buffers=4 pattern={pattern} ! video/x-raw,format=GRAY8,width=96,height=64 ! superpointdetect model={} {extra} json-location={}/bg-{pid}-{tag}.jsonl ! fakesink",
+            common::random_model().display(),
+            tmp.display()
+        )
+    };
+    let batched = run_to_eos(&[
+        line(
+            "ball",
+            "batch-group=g1 batch-size=2 max-latency=200000",
+            "a",
+        ),
+        line(
+            "snow",
+            "batch-group=g1 batch-size=2 max-latency=200000",
+            "b",
+        ),
+    ]);
+    let alone = run_to_eos(&[line("ball", "", "c"), line("snow", "", "d")]);
+    for (b, a) in batched.iter().zip(&alone) {
+        assert_eq!(b.len(), 4);
+        for (rb, ra) in b.iter().zip(a) {
+            assert_eq!(rb.keypoints.len(), ra.keypoints.len());
+            for (kb, ka) in rb.keypoints.iter().zip(&ra.keypoints) {
+                assert!(
+                    (kb[0] - ka[0]).abs() < 1e-3
+                        && (kb[1] - ka[1]).abs() < 1e-3
+                        && (kb[2] - ka[2]).abs() < 1e-4
+                );
+            }
+        }
+    }
+    // Members must agree on the group's settings.
+    let err = run_to_eos_error(&[
+        line("ball", "batch-group=g2 batch-size=2", "e"),
+        line("ball", "batch-group=g2 batch-size=3", "f"),
+    ]);
+    assert!(
+        err.contains("same model, provider and batching settings"),
+        "{err}"
+    );
+}
+
+fn run_to_eos_error(lines: &[String]) -> String {
+    common::init();
+    let pipelines: Vec<gst::Element> = lines
+        .iter()
+        .map(|l| gst::parse::launch(l).unwrap())
+        .collect();
+    let mut errors = String::new();
+    for p in &pipelines {
+        let _ = p.set_state(gst::State::Paused);
+        if let Some(msg) = p.bus().unwrap().timed_pop_filtered(
+            gst::ClockTime::from_seconds(30),
+            &[gst::MessageType::Error, gst::MessageType::AsyncDone],
+        ) {
+            if let gst::MessageView::Error(e) = msg.view() {
+                errors += &format!("{} | {}", e.error(), e.debug().unwrap_or_default());
+            }
+        }
+    }
+    for p in &pipelines {
+        p.set_state(gst::State::Null).unwrap();
+    }
+    errors
+}

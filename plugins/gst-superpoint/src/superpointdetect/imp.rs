@@ -2,6 +2,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
 
 use gst::glib;
 use gst::prelude::*;
@@ -9,6 +10,7 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::VideoFormat;
 
+use superpoint::batching::{BatchPolicy, BatchedDetector};
 use superpoint::json::FrameRecord;
 use superpoint::{
     Detections, Detector, DetectorConfig, EngineOptions, Frame, PixelLayout, PostParams,
@@ -54,6 +56,9 @@ struct Settings {
     descriptors: bool,
     post_messages: bool,
     json_location: Option<String>,
+    batch_group: Option<String>,
+    batch_size: u32,
+    max_latency_us: u32,
 }
 
 impl Default for Settings {
@@ -73,6 +78,9 @@ impl Default for Settings {
             descriptors: true,
             post_messages: false,
             json_location: None,
+            batch_group: None,
+            batch_size: 4,
+            max_latency_us: 10_000,
         }
     }
 }
@@ -93,8 +101,41 @@ impl Settings {
     }
 }
 
+/// The element's own model instance, or a share of a batching group's.
+enum Backend {
+    Own(Detector),
+    Batched(BatchedDetector),
+}
+
+impl Backend {
+    fn config(&self) -> &DetectorConfig {
+        match self {
+            Backend::Own(d) => d.config(),
+            Backend::Batched(d) => d.config(),
+        }
+    }
+    fn set_config(&mut self, config: DetectorConfig) -> Result<(), superpoint::Error> {
+        match self {
+            Backend::Own(d) => d.set_config(config),
+            Backend::Batched(d) => d.set_config(config),
+        }
+    }
+    fn detect(&mut self, frame: &Frame<'_>, out: &mut Detections) -> Result<(), superpoint::Error> {
+        match self {
+            Backend::Own(d) => d.detect(frame, out),
+            Backend::Batched(d) => d.detect(frame, out),
+        }
+    }
+    fn model_info(&self) -> &superpoint::onnx::ModelInfo {
+        match self {
+            Backend::Own(d) => d.model_info(),
+            Backend::Batched(d) => d.model_info(),
+        }
+    }
+}
+
 struct State {
-    detector: Detector,
+    detector: Backend,
     detections: Detections,
     json: Option<BufWriter<File>>,
     json_path: Option<String>,
@@ -206,6 +247,26 @@ impl ObjectImpl for SuperPointDetect {
                     .default_value(false)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecString::builder("batch-group")
+                    .nick("Batch group")
+                    .blurb("Share one model instance with every superpointdetect of this group name in the process and run their frames in batches (unset = own instance, no batching). All members need the same model, provider, batch-size and max-latency. Applies on the next start")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("batch-size")
+                    .nick("Batch size")
+                    .blurb("Most frames of a batch-group per forward pass. Applies on the next start")
+                    .minimum(1)
+                    .maximum(64)
+                    .default_value(4)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-latency")
+                    .nick("Max latency")
+                    .blurb("Longest wait, in microseconds, of a batch-group's first frame for others to fill the batch (added latency when fewer streams than batch-size are active). Applies on the next start")
+                    .maximum(1_000_000)
+                    .default_value(10_000)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("json-location")
                     .nick("JSON location")
                     .blurb("Write one JSON object per frame (frame, pts, width, height, model, keypoints [[x,y,score]]) to this JSON Lines file; unset = none. Applies on the next start")
@@ -238,6 +299,9 @@ impl ObjectImpl for SuperPointDetect {
             "descriptors" => s.descriptors = value.get().expect("type checked"),
             "post-messages" => s.post_messages = value.get().expect("type checked"),
             "json-location" => s.json_location = value.get().expect("type checked"),
+            "batch-group" => s.batch_group = value.get().expect("type checked"),
+            "batch-size" => s.batch_size = value.get().expect("type checked"),
+            "max-latency" => s.max_latency_us = value.get().expect("type checked"),
             other => unreachable!("unknown property {other}"),
         }
         gst::debug!(CAT, imp = self, "set {} = {:?}", pspec.name(), value);
@@ -260,6 +324,9 @@ impl ObjectImpl for SuperPointDetect {
             "descriptors" => s.descriptors.to_value(),
             "post-messages" => s.post_messages.to_value(),
             "json-location" => s.json_location.to_value(),
+            "batch-group" => s.batch_group.to_value(),
+            "batch-size" => s.batch_size.to_value(),
+            "max-latency" => s.max_latency_us.to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -353,21 +420,31 @@ impl BaseTransformImpl for SuperPointDetect {
             threads: settings.threads as usize,
         };
         let config = settings.detector_config();
-        let detector = match Detector::new(&model, &options, config) {
+        let load = |options: &EngineOptions| match &settings.batch_group {
+            Some(group) => BatchedDetector::join(
+                group,
+                &model,
+                options,
+                BatchPolicy {
+                    batch_size: settings.batch_size as usize,
+                    max_latency: Duration::from_micros(settings.max_latency_us as u64),
+                },
+                config,
+            )
+            .map(Backend::Batched),
+            None => Detector::new(&model, options, config).map(Backend::Own),
+        };
+        let detector = match load(&options) {
             Err(superpoint::Error::ProviderUnavailable(why)) if settings.provider_fallback => {
                 gst::element_imp_warning!(
                     self,
                     gst::ResourceError::Settings,
                     ["provider=cuda unavailable, running on the CPU: {}", why]
                 );
-                Detector::new(
-                    &model,
-                    &EngineOptions {
-                        provider: superpoint::Provider::Cpu,
-                        ..options
-                    },
-                    config,
-                )
+                load(&EngineOptions {
+                    provider: superpoint::Provider::Cpu,
+                    ..options
+                })
             }
             other => other,
         }
