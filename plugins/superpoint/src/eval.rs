@@ -676,7 +676,11 @@ impl Report {
         let mut header = vec!["split".to_string(), "pairs".into(), "kpts".into()];
         if let Some(first) = self.summaries.first() {
             for (k, _) in &first.repeatability {
-                header.push(format!("rep@{k}"));
+                header.push(if *k == 0 {
+                    "rep@all".to_string()
+                } else {
+                    format!("rep@{k}")
+                });
             }
             header.push("loc.err".into());
             header.push("M.score".into());

@@ -3,11 +3,16 @@
 //!
 //! RANSAC draws minimal samples of four correspondences with a seeded generator (so results are
 //! reproducible), rejects degenerate samples (three collinear points, or an orientation flip of some
-//! but not all of the four triangles, which no homography seen by a camera produces), scores each
-//! hypothesis by its inliers (forward reprojection error below a threshold in pixels of the second
-//! image; ties go to the lower sum of squared errors), shrinks the number of iterations as the
-//! inlier ratio grows (`N = log(1 - confidence) / log(1 - w⁴)`), and finally refits by least squares
-//! on the inliers, repeating while the inlier set grows. Degenerate inputs are errors, never panics.
+//! but not all of the four triangles, which no homography seen by a camera produces), and scores
+//! each hypothesis MSAC-style by the truncated quadratic loss `Σ min(e², t²)` of the forward
+//! reprojection errors `e` in pixels of the second image (inliers: `e <= t`). Counting inliers alone
+//! lets a hypothesis that is 2-3 px off everywhere win over an accurate one (on OpenCV's graf 1→3
+//! pair with SIFT matches the corner error drops from about 5 px to under 1 px with MSAC). The
+//! number of iterations shrinks as the inlier ratio `w` of the best model grows
+//! (`N = log(1 - confidence) / log(1 - w⁴)`), and every sample model that beats the best sample so
+//! far is locally optimised (LO-RANSAC: least-squares refits on its inliers and on random subsets of
+//! them, kept while they lower the loss); the best optimised model is returned. Degenerate inputs
+//! are errors, never panics.
 
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
@@ -46,7 +51,7 @@ pub struct RansacParams {
     pub max_iterations: usize,
     /// Seed of the sample generator.
     pub seed: u64,
-    /// Refit by least squares on the inliers.
+    /// Local optimisation of each new best model (least-squares refits on its inliers, LO-RANSAC).
     pub refine: bool,
 }
 
@@ -105,12 +110,19 @@ pub struct HomographyEstimate {
 /// Hartley normalisation: translate the centroid to the origin and scale so the mean distance
 /// to it is √2. Returns the transform `T` (so normalised = T * p), or `None` when all points
 /// coincide.
-fn normalization(points: &[(f64, f64)]) -> Option<Homography> {
-    let n = points.len() as f64;
-    let cx = points.iter().map(|p| p.0).sum::<f64>() / n;
-    let cy = points.iter().map(|p| p.1).sum::<f64>() / n;
+fn normalization(points: impl Iterator<Item = (f64, f64)> + Clone) -> Option<Homography> {
+    let (mut n, mut cx, mut cy) = (0.0, 0.0, 0.0);
+    for p in points.clone() {
+        n += 1.0;
+        cx += p.0;
+        cy += p.1;
+    }
+    if n == 0.0 {
+        return None;
+    }
+    cx /= n;
+    cy /= n;
     let mean = points
-        .iter()
         .map(|p| ((p.0 - cx).powi(2) + (p.1 - cy).powi(2)).sqrt())
         .sum::<f64>()
         / n;
@@ -168,27 +180,40 @@ fn dlt(src: &[(f64, f64)], dst: &[(f64, f64)], idx: &[usize]) -> Option<Homograp
     if idx.len() < 4 {
         return None;
     }
-    let ps: Vec<(f64, f64)> = idx.iter().map(|&i| src[i]).collect();
-    let qs: Vec<(f64, f64)> = idx.iter().map(|&i| dst[i]).collect();
-    let ts = normalization(&ps)?;
-    let td = normalization(&qs)?;
-    // Accumulate AᵀA (9x9) without forming A.
-    let mut ata = [[0.0f64; 9]; 9];
-    for (p, q) in ps.iter().zip(&qs) {
-        let (x, y) = transform(&ts, *p);
-        let (u, v) = transform(&td, *q);
-        let r1 = [-x, -y, -1.0, 0.0, 0.0, 0.0, u * x, u * y, u];
-        let r2 = [0.0, 0.0, 0.0, -x, -y, -1.0, v * x, v * y, v];
-        for i in 0..9 {
-            for j in i..9 {
-                ata[i][j] += r1[i] * r1[j] + r2[i] * r2[j];
+    let ts = normalization(idx.iter().map(|&i| src[i]))?;
+    let td = normalization(idx.iter().map(|&i| dst[i]))?;
+    // AᵀA (9x9) from its block structure: with a = (x, y, 1) the two rows of a correspondence are
+    // (-a, 0, u a) and (0, -a, v a), so AᵀA = [[S, 0, -Su], [0, S, -Sv], [-Su, -Sv, Suv]] with
+    // S = Σ a aᵀ, Su = Σ u a aᵀ, Sv = Σ v a aᵀ, Suv = Σ (u² + v²) a aᵀ (symmetric 3x3 blocks).
+    let mut acc = [[0.0f64; 6]; 4];
+    for &i in idx {
+        let (x, y) = transform(&ts, src[i]);
+        let (u, v) = transform(&td, dst[i]);
+        let m = [x * x, x * y, x, y * y, y, 1.0];
+        let w = [1.0, u, v, u * u + v * v];
+        for (a, wk) in acc.iter_mut().zip(w) {
+            for (s, mk) in a.iter_mut().zip(m) {
+                *s += wk * mk;
             }
         }
     }
-    for i in 1..9 {
-        for j in 0..i {
-            let v = ata[j][i];
-            ata[i][j] = v;
+    let block = |a: &[f64; 6]| [[a[0], a[1], a[2]], [a[1], a[3], a[4]], [a[2], a[4], a[5]]];
+    let (s0, su, sv, suv) = (
+        block(&acc[0]),
+        block(&acc[1]),
+        block(&acc[2]),
+        block(&acc[3]),
+    );
+    let mut ata = [[0.0f64; 9]; 9];
+    for r in 0..3 {
+        for c in 0..3 {
+            ata[r][c] = s0[r][c];
+            ata[3 + r][3 + c] = s0[r][c];
+            ata[r][6 + c] = -su[r][c];
+            ata[6 + c][r] = -su[r][c];
+            ata[3 + r][6 + c] = -sv[r][c];
+            ata[6 + c][3 + r] = -sv[r][c];
+            ata[6 + r][6 + c] = suv[r][c];
         }
     }
     let (values, vectors) = jacobi_eigen(ata)?;
@@ -228,7 +253,7 @@ fn jacobi_eigen(mut a: [[f64; 9]; 9]) -> Option<([f64; 9], [[f64; 9]; 9])> {
             .map(|(i, j)| a[i][j] * a[i][j])
             .sum();
         let diag: f64 = (0..9).map(|i| a[i][i] * a[i][i]).sum();
-        if off <= 1e-30 * diag.max(1e-300) {
+        if off <= 1e-22 * diag.max(1e-300) {
             break;
         }
         for p in 0..8 {
@@ -313,22 +338,25 @@ fn error2(h: &Homography, p: (f64, f64), q: (f64, f64)) -> f64 {
     }
 }
 
-/// Inlier count and the sum of squared errors of inliers.
+/// Inlier count and the MSAC loss `Σ min(e², thr²)`.
 fn score(h: &Homography, src: &[(f64, f64)], dst: &[(f64, f64)], thr2: f64) -> (usize, f64) {
     let mut count = 0;
-    let mut sse = 0.0;
+    let mut loss = 0.0;
     for (p, q) in src.iter().zip(dst) {
         let e = error2(h, *p, *q);
         if e <= thr2 {
             count += 1;
-            sse += e;
+            loss += e;
+        } else {
+            loss += thr2;
         }
     }
-    (count, sse)
+    (count, loss)
 }
 
+/// Lower MSAC loss wins; equal losses go to more inliers.
 fn better(a: (usize, f64), b: (usize, f64)) -> bool {
-    a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
+    a.1 < b.1 || (a.1 == b.1 && a.0 > b.0)
 }
 
 /// Samples needed to draw an all-inlier minimal sample with probability `confidence` when a
@@ -349,6 +377,72 @@ fn needed_iterations(w: f64, confidence: f64, max: usize) -> usize {
     }
 }
 
+/// Least-squares refits on the inliers, repeated while the loss drops.
+fn iterative_refit(
+    mut h: Homography,
+    mut s: (usize, f64),
+    src: &[(f64, f64)],
+    dst: &[(f64, f64)],
+    thr2: f64,
+) -> (Homography, (usize, f64)) {
+    for _ in 0..8 {
+        let inl: Vec<usize> = (0..src.len())
+            .filter(|&i| error2(&h, src[i], dst[i]) <= thr2)
+            .collect();
+        let Some(r) = dlt(src, dst, &inl) else { break };
+        let rs = score(&r, src, dst, thr2);
+        if !better(rs, s) {
+            break;
+        }
+        h = r;
+        s = rs;
+    }
+    (h, s)
+}
+
+/// LO-RANSAC (Chum et al. 2003, as in Lebeda et al.'s LO+): for a new best model, refit on its
+/// inliers, and try least-squares fits on random subsets of the inliers, each refitted, keeping the
+/// lowest loss. Minimal samples of noisy inliers are rarely accurate; this makes the result
+/// accurate even when the adaptive stopping rule ends the loop after a few dozen samples.
+fn local_optimization(
+    h: Homography,
+    s: (usize, f64),
+    src: &[(f64, f64)],
+    dst: &[(f64, f64)],
+    thr2: f64,
+    rng: &mut Pcg64,
+) -> (Homography, (usize, f64)) {
+    const INNER_SAMPLES: usize = 10;
+    const INNER_SIZE: usize = 12;
+    let (mut best_h, mut best_s) = iterative_refit(h, s, src, dst, thr2);
+    let inl: Vec<usize> = (0..src.len())
+        .filter(|&i| error2(&best_h, src[i], dst[i]) <= thr2)
+        .collect();
+    if inl.len() <= INNER_SIZE {
+        return (best_h, best_s);
+    }
+    let mut subset = Vec::with_capacity(INNER_SIZE);
+    for _ in 0..INNER_SAMPLES {
+        subset.clear();
+        while subset.len() < INNER_SIZE {
+            let c = inl[rng.random_range(0..inl.len())];
+            if !subset.contains(&c) {
+                subset.push(c);
+            }
+        }
+        let Some(r) = dlt(src, dst, &subset) else {
+            continue;
+        };
+        let rs = score(&r, src, dst, thr2);
+        let (r, rs) = iterative_refit(r, rs, src, dst, thr2);
+        if better(rs, best_s) {
+            best_h = r;
+            best_s = rs;
+        }
+    }
+    (best_h, best_s)
+}
+
 /// Estimates the homography mapping `src[i]` to `dst[i]` with RANSAC, then refines it on the
 /// inliers. Errors (never panics) on fewer than four correspondences, different lengths,
 /// non-finite coordinates, bad parameters or degenerate configurations.
@@ -364,11 +458,12 @@ pub fn find_homography(
     let mut rng = Pcg64::seed_from_u64(params.seed);
 
     // Minimal solves in globally normalised coordinates for conditioning.
-    let ts = normalization(src).ok_or(RansacError::Degenerate)?;
-    let td = normalization(dst).ok_or(RansacError::Degenerate)?;
+    let ts = normalization(src.iter().copied()).ok_or(RansacError::Degenerate)?;
+    let td = normalization(dst.iter().copied()).ok_or(RansacError::Degenerate)?;
     let td_inv = td.inverse().ok_or(RansacError::Degenerate)?;
 
     let mut best: Option<(Homography, (usize, f64))> = None;
+    let mut best_sample: Option<(usize, f64)> = None;
     let mut limit = params.max_iterations;
     let mut iterations = 0;
     while iterations < limit {
@@ -398,7 +493,19 @@ pub fn find_homography(
             continue;
         }
         let s = score(&h, src, dst, thr2);
-        if s.0 >= 4 && best.as_ref().is_none_or(|(_, b)| better(s, *b)) {
+        // Local optimisation runs when a sample model beats the best *sample* model so far; its
+        // result then competes with the best optimised model (comparing raw samples against
+        // optimised models would almost never trigger it again).
+        if s.0 < 4 || best_sample.is_some_and(|b| !better(s, b)) {
+            continue;
+        }
+        best_sample = Some(s);
+        let (h, s) = if params.refine {
+            local_optimization(h, s, src, dst, thr2, &mut rng)
+        } else {
+            (h, s)
+        };
+        if best.as_ref().is_none_or(|(_, b)| better(s, *b)) {
             best = Some((h, s));
             limit = needed_iterations(
                 s.0 as f64 / n as f64,
@@ -407,28 +514,7 @@ pub fn find_homography(
             );
         }
     }
-    let (mut h, mut s) = best.ok_or(RansacError::Degenerate)?;
-
-    if params.refine {
-        for _ in 0..5 {
-            let inl: Vec<usize> = (0..n)
-                .filter(|&i| error2(&h, src[i], dst[i]) <= thr2)
-                .collect();
-            let Some(r) = dlt(src, dst, &inl) else { break };
-            let rs = score(&r, src, dst, thr2);
-            // The least-squares fit averages the noise of all inliers: keep it unless it loses
-            // inliers, and iterate while the inlier set grows.
-            if rs.0 < s.0 {
-                break;
-            }
-            let grew = rs.0 > s.0;
-            h = r;
-            s = rs;
-            if !grew {
-                break;
-            }
-        }
-    }
+    let (h, _) = best.ok_or(RansacError::Degenerate)?;
     let inliers: Vec<bool> = (0..n).map(|i| error2(&h, src[i], dst[i]) <= thr2).collect();
     let num_inliers = inliers.iter().filter(|&&b| b).count();
     let sse: f64 = (0..n)
@@ -506,6 +592,42 @@ mod tests {
         // Deterministic for a seed.
         let again = find_homography(&p, &q, &params).unwrap();
         assert_eq!(e, again);
+    }
+
+    #[test]
+    fn accurate_for_every_seed_with_noise_and_half_outliers() {
+        let truth = Homography([0.8, -0.3, 220.0, 0.33, 1.0, -77.0, 3.5e-4, -1.4e-5, 1.0]);
+        let mut rng = Pcg64::seed_from_u64(21);
+        let p: Vec<(f64, f64)> = (0..400)
+            .map(|_| {
+                (
+                    rng.random_range(100.0..540.0),
+                    rng.random_range(80.0..400.0),
+                )
+            })
+            .collect();
+        let mut q: Vec<(f64, f64)> = p
+            .iter()
+            .map(|&(x, y)| {
+                let (u, v) = truth.apply(x, y).unwrap();
+                // Roughly Gaussian noise, sigma ~ 0.6 px.
+                let nx: f64 = (0..4).map(|_| rng.random_range(-0.6..0.6)).sum();
+                let ny: f64 = (0..4).map(|_| rng.random_range(-0.6..0.6)).sum();
+                (u + nx, v + ny)
+            })
+            .collect();
+        for qi in q.iter_mut().step_by(2) {
+            *qi = (rng.random_range(0.0..640.0), rng.random_range(0.0..480.0));
+        }
+        for seed in 0..10 {
+            let params = RansacParams {
+                seed,
+                ..RansacParams::default()
+            };
+            let e = find_homography(&p, &q, &params).unwrap();
+            let err = max_corner_error(&e.homography, &truth);
+            assert!(err < 1.0, "seed {seed}: corner error {err}");
+        }
     }
 
     #[test]

@@ -62,3 +62,46 @@ fn matching_1000x1000_256d_is_fast() {
         );
     }
 }
+
+#[test]
+fn ransac_on_1000_matches_with_half_outliers() {
+    use superpoint::Homography;
+    use superpoint::ransac::{RansacParams, find_homography};
+    let truth = Homography([0.9, 0.1, 30.0, -0.1, 0.95, 12.0, 1e-4, 5e-5, 1.0]);
+    let mut rng = Pcg64::seed_from_u64(4);
+    let src: Vec<(f64, f64)> = (0..1000)
+        .map(|_| (rng.random_range(0.0..640.0), rng.random_range(0.0..480.0)))
+        .collect();
+    let mut dst: Vec<(f64, f64)> = src
+        .iter()
+        .map(|&(x, y)| {
+            let (u, v) = truth.apply(x, y).unwrap();
+            (
+                u + rng.random_range(-1.0..1.0),
+                v + rng.random_range(-1.0..1.0),
+            )
+        })
+        .collect();
+    for d in dst.iter_mut().step_by(2) {
+        *d = (rng.random_range(0.0..640.0), rng.random_range(0.0..480.0));
+    }
+    let params = RansacParams::default();
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..10 {
+        let t = Instant::now();
+        last = Some(find_homography(&src, &dst, &params).unwrap());
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let e = last.unwrap();
+    let err = e.homography.corner_error(&truth, 640.0, 480.0).unwrap();
+    println!(
+        "RANSAC on 1000 matches, 50% outliers: median {:.2} ms, {} iterations, {} inliers, corner error {err:.3} px",
+        times[times.len() / 2],
+        e.iterations,
+        e.num_inliers
+    );
+    assert!(err < 1.0);
+    assert!(e.num_inliers >= 480);
+}
