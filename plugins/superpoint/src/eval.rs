@@ -389,18 +389,27 @@ impl FeatureSource for DetectorSource {
     }
 }
 
-/// Reads `root/<sequence>/<k>.json` ([`DetectionFile`] format), checking the image size.
+/// Reads `root/<sequence>/<k>.json` ([`DetectionFile`] format), checking the image size. When
+/// `root/baseline.json` (written by `scripts/baselines.py`) gives `detect_ms_per_image`, that is
+/// reported as the detection time.
 pub struct JsonSource {
     root: PathBuf,
     name: String,
+    detect_ms: Option<f64>,
 }
 
 impl JsonSource {
     /// Detections under `root`; `name` labels the report.
     pub fn new(root: impl Into<PathBuf>, name: impl Into<String>) -> Self {
+        let root = root.into();
+        let detect_ms = std::fs::read_to_string(root.join("baseline.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["detect_ms_per_image"].as_f64());
         JsonSource {
-            root: root.into(),
+            root,
             name: name.into(),
+            detect_ms,
         }
     }
 }
@@ -437,7 +446,7 @@ impl FeatureSource for JsonSource {
         }
         let f = Features::from_file(&file)
             .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-        Ok((f, None))
+        Ok((f, self.detect_ms))
     }
 }
 
@@ -761,10 +770,15 @@ impl Report {
     }
 
     /// The MMA curves of this report, one per split, labelled `<method> <split>`.
+    /// A group holding every pair (a dataset of only viewpoint sequences) repeats `all` and is
+    /// left out.
     pub fn mma_series(&self) -> Vec<(String, Vec<f64>)> {
+        let total = self.summaries.first().map_or(0, |s| s.pairs);
         self.summaries
             .iter()
-            .map(|s| (format!("{} {}", self.method, s.split), s.mma.clone()))
+            .enumerate()
+            .filter(|(i, s)| *i == 0 || s.pairs != total)
+            .map(|(_, s)| (format!("{} {}", self.method, s.split), s.mma.clone()))
             .collect()
     }
 }
