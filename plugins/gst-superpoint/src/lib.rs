@@ -6,14 +6,18 @@
 
 use gst::glib;
 
+pub mod homographicwarp;
 pub mod match_meta;
 pub mod meta;
 pub mod superpointdetect;
 pub mod superpointmatch;
+pub mod superpointoverlay;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     superpointdetect::register(plugin)?;
     superpointmatch::register(plugin)?;
+    homographicwarp::register(plugin)?;
+    superpointoverlay::register(plugin)?;
     Ok(())
 }
 

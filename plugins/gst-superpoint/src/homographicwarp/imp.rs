@@ -1,0 +1,610 @@
+use std::sync::{Arc, LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_video::VideoFormat;
+use gst_video::prelude::*;
+use gst_video::subclass::prelude::*;
+use rand::SeedableRng;
+use rand_pcg::Pcg64;
+
+use superpoint::Homography;
+use superpoint::draw::Rgba;
+use superpoint::sampling::{HomographyParams, sample_homography};
+use superpoint::smoothing::PathSmoother;
+use superpoint::warp::{self, Plane};
+
+use super::{Interpolation, WarpMode};
+use crate::match_meta::{
+    HomographyData, HomographyMeta, MatchStatus, SuperPointMatchesMeta, WarpKind,
+};
+use crate::meta::SuperPointKeypointsMeta;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "homographicwarp",
+        gst::DebugColorFlags::empty(),
+        Some("Homographic warp"),
+    )
+});
+
+const DEFAULT_BORDER_COLOR: u32 = 0xff00_0000;
+const DEFAULT_SMOOTHING: u32 = 15;
+
+/// Checks 9 row-major values for use as a warp.
+fn parse_matrix(values: &[f64]) -> Result<Homography, String> {
+    let m: [f64; 9] = values.try_into().map_err(|_| {
+        format!(
+            "matrix needs 9 row-major values, got {}: e.g. matrix=\"<1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0>\"",
+            values.len()
+        )
+    })?;
+    if let Some(v) = m.iter().find(|v| !v.is_finite()) {
+        return Err(format!(
+            "matrix {values:?} has an entry that is not a finite number ({v}): give 9 finite numbers"
+        ));
+    }
+    let h = Homography(m);
+    if !h.is_valid() {
+        return Err(format!(
+            "matrix {m:?} is singular (determinant {:e}): a warp needs an invertible 3x3 matrix",
+            h.determinant()
+        ));
+    }
+    Ok(h)
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    mode: WarpMode,
+    /// The `matrix` values as set.
+    matrix_values: Vec<f64>,
+    /// The parsed matrix, or why it cannot be used.
+    matrix: Result<Homography, String>,
+    interpolation: Interpolation,
+    border_color: u32,
+    smoothing: u32,
+    random: HomographyParams,
+    seed: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            mode: WarpMode::Fixed,
+            matrix_values: Homography::IDENTITY.0.to_vec(),
+            matrix: Ok(Homography::IDENTITY),
+            interpolation: Interpolation::Bilinear,
+            border_color: DEFAULT_BORDER_COLOR,
+            smoothing: DEFAULT_SMOOTHING,
+            random: HomographyParams::default(),
+            seed: 0,
+        }
+    }
+}
+
+struct State {
+    rng: Pcg64,
+    smoother: PathSmoother,
+    /// Last valid camera pose (stabilize) and correction.
+    last_camera: Option<Homography>,
+    last_correction: Homography,
+    /// Last valid homography onto the reference (rectify).
+    last_rectify: Homography,
+    frame: u64,
+}
+
+/// How a format's planes are warped: per plane, the number of interleaved channels and whether
+/// it is a half-resolution chroma plane; plus the border value of each channel.
+struct PlaneLayout {
+    planes: Vec<(usize, bool, Vec<u8>)>,
+}
+
+fn plane_layout(format: VideoFormat, border: Rgba) -> Option<PlaneLayout> {
+    let (r, g, b, a) = (border.r, border.g, border.b, border.a);
+    let (y, u, v) = border.yuv();
+    let packed = |values: Vec<u8>| PlaneLayout {
+        planes: vec![(values.len(), false, values)],
+    };
+    Some(match format {
+        VideoFormat::Gray8 => packed(vec![border.gray()]),
+        VideoFormat::Rgb => packed(vec![r, g, b]),
+        VideoFormat::Bgr => packed(vec![b, g, r]),
+        VideoFormat::Rgbx | VideoFormat::Rgba => packed(vec![r, g, b, a]),
+        VideoFormat::Bgrx | VideoFormat::Bgra => packed(vec![b, g, r, a]),
+        VideoFormat::Xrgb | VideoFormat::Argb => packed(vec![a, r, g, b]),
+        VideoFormat::Xbgr | VideoFormat::Abgr => packed(vec![a, b, g, r]),
+        VideoFormat::I420 => PlaneLayout {
+            planes: vec![(1, false, vec![y]), (1, true, vec![u]), (1, true, vec![v])],
+        },
+        VideoFormat::Nv12 => PlaneLayout {
+            planes: vec![(1, false, vec![y]), (2, true, vec![u, v])],
+        },
+        _ => return None,
+    })
+}
+
+const FORMATS: [VideoFormat; 13] = [
+    VideoFormat::Gray8,
+    VideoFormat::Rgb,
+    VideoFormat::Bgr,
+    VideoFormat::Rgbx,
+    VideoFormat::Bgrx,
+    VideoFormat::Xrgb,
+    VideoFormat::Xbgr,
+    VideoFormat::Rgba,
+    VideoFormat::Bgra,
+    VideoFormat::Argb,
+    VideoFormat::Abgr,
+    VideoFormat::I420,
+    VideoFormat::Nv12,
+];
+
+#[derive(Default)]
+pub struct HomographicWarp {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for HomographicWarp {
+    const NAME: &'static str = "GstHomographicWarp";
+    type Type = super::HomographicWarp;
+    type ParentType = gst_video::VideoFilter;
+}
+
+impl ObjectImpl for HomographicWarp {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let r = HomographyParams::default();
+            vec![
+                glib::ParamSpecEnum::builder_with_default("mode", WarpMode::Fixed)
+                    .nick("Mode")
+                    .blurb("Where the homography comes from: fixed (matrix), stabilize or rectify (upstream superpointmatch), random (sampled per frame)")
+                    .mutable_ready()
+                    .build(),
+                gst::ParamSpecArray::builder("matrix")
+                    .nick("Matrix")
+                    .blurb("mode=fixed: 3x3 homography as 9 row-major doubles mapping input pixels to output pixels ((0,0) = centre of the top-left pixel), e.g. \"<1.0, 0.0, 10.0, 0.0, 1.0, 5.0, 0.0, 0.0, 1.0>\" shifts by (10, 5). Must be finite and invertible: otherwise starting fails, or while playing a warning is posted and the previous matrix kept. Default identity")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("interpolation", Interpolation::Bilinear)
+                    .nick("Interpolation")
+                    .blurb("Sampling: bilinear or nearest")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("border-color")
+                    .nick("Border color")
+                    .blurb("Colour of output pixels that see no input pixel, as 0xAARRGGBB (alpha used by formats with an alpha channel)")
+                    .default_value(DEFAULT_BORDER_COLOR)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("smoothing")
+                    .nick("Smoothing")
+                    .blurb("mode=stabilize: camera-path moving-average window in frames (causal, no added latency; 1 = no stabilisation). Larger windows remove more shake and lag more behind deliberate pans")
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(DEFAULT_SMOOTHING)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("perspective")
+                    .nick("Perspective")
+                    .blurb("mode=random: maximum perspective displacement of the patch corners, fraction of the frame side")
+                    .minimum(0.0)
+                    .maximum(0.5)
+                    .default_value(r.perspective)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("scale")
+                    .nick("Scale")
+                    .blurb("mode=random: maximum relative scale change (the patch is scaled by a factor within [1 - scale, 1 + scale])")
+                    .minimum(0.0)
+                    .maximum(0.9)
+                    .default_value(r.scale)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("rotation")
+                    .nick("Rotation")
+                    .blurb("mode=random: maximum rotation in degrees, either way")
+                    .minimum(0.0)
+                    .maximum(180.0)
+                    .default_value(r.rotation.to_degrees())
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("translation")
+                    .nick("Translation")
+                    .blurb("mode=random: fraction of the free room around the patch used for random translation")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(r.translation)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("patch-ratio")
+                    .nick("Patch ratio")
+                    .blurb("mode=random: side of the source patch relative to the frame before the other perturbations (1 = whole frame; smaller values zoom in and leave room to move)")
+                    .minimum(0.05)
+                    .maximum(1.0)
+                    .default_value(r.patch_ratio)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt64::builder("seed")
+                    .nick("Seed")
+                    .blurb("mode=random: seed of the homography sequence (the same seed gives the same sequence). Applies on the next start")
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "mode" => s.mode = value.get().expect("type checked"),
+            "matrix" => {
+                let values: Vec<f64> = value
+                    .get::<gst::Array>()
+                    .expect("type checked")
+                    .iter()
+                    .map(|v| {
+                        v.transform::<f64>()
+                            .ok()
+                            .and_then(|v| v.get::<f64>().ok())
+                            .unwrap_or(f64::NAN)
+                    })
+                    .collect();
+                let parsed = parse_matrix(&values);
+                let playing = self.obj().current_state() > gst::State::Ready;
+                match (&parsed, playing) {
+                    (Err(e), true) => {
+                        drop(s);
+                        gst::element_imp_warning!(
+                            self,
+                            gst::LibraryError::Settings,
+                            ("ignoring the new matrix, keeping the previous one: {}", e)
+                        );
+                        return;
+                    }
+                    (Err(e), false) => {
+                        gst::warning!(CAT, imp = self, "{}", e);
+                    }
+                    _ => {}
+                }
+                s.matrix_values = values;
+                s.matrix = parsed;
+            }
+            "interpolation" => s.interpolation = value.get().expect("type checked"),
+            "border-color" => s.border_color = value.get().expect("type checked"),
+            "smoothing" => s.smoothing = value.get().expect("type checked"),
+            "perspective" => s.random.perspective = value.get().expect("type checked"),
+            "scale" => s.random.scale = value.get().expect("type checked"),
+            "rotation" => {
+                s.random.rotation = value.get::<f64>().expect("type checked").to_radians()
+            }
+            "translation" => s.random.translation = value.get().expect("type checked"),
+            "patch-ratio" => s.random.patch_ratio = value.get().expect("type checked"),
+            "seed" => s.seed = value.get().expect("type checked"),
+            other => unreachable!("unknown property {other}"),
+        }
+        gst::debug!(CAT, imp = self, "set {} = {:?}", pspec.name(), value);
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "mode" => s.mode.to_value(),
+            "matrix" => gst::Array::new(s.matrix_values.iter().copied()).to_value(),
+            "interpolation" => s.interpolation.to_value(),
+            "border-color" => s.border_color.to_value(),
+            "smoothing" => s.smoothing.to_value(),
+            "perspective" => s.random.perspective.to_value(),
+            "scale" => s.random.scale.to_value(),
+            "rotation" => s.random.rotation.to_degrees().to_value(),
+            "translation" => s.random.translation.to_value(),
+            "patch-ratio" => s.random.patch_ratio.to_value(),
+            "seed" => s.seed.to_value(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+}
+
+impl GstObjectImpl for HomographicWarp {}
+
+impl ElementImpl for HomographicWarp {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Homographic warp",
+                "Filter/Effect/Video",
+                "Warps frames by a 3x3 homography: fixed, stabilising or rectifying with superpointmatch, or random per frame (attached as HomographyMeta)",
+                "gst-superpoint developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst_video::VideoCapsBuilder::new()
+                .format_list(FORMATS)
+                .build();
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for HomographicWarp {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::NeverInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let s = self.settings.lock().unwrap().clone();
+        if s.mode == WarpMode::Fixed
+            && let Err(e) = &s.matrix
+        {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("homographicwarp cannot start: {}", e)
+            ));
+        }
+        if s.mode == WarpMode::Random {
+            s.random.validate().map_err(|e| {
+                gst::error_msg!(
+                    gst::LibraryError::Settings,
+                    ("homographicwarp cannot start: {}", e)
+                )
+            })?;
+        }
+        *self.state.lock().unwrap() = Some(State {
+            rng: Pcg64::seed_from_u64(s.seed),
+            smoother: PathSmoother::new(s.smoothing as usize, 0, 0),
+            last_camera: None,
+            last_correction: Homography::IDENTITY,
+            last_rectify: Homography::IDENTITY,
+            frame: 0,
+        });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn transform_meta<'a>(
+        &self,
+        outbuf: &mut gst::BufferRef,
+        meta: gst::MetaRef<'a, gst::Meta>,
+        inbuf: &'a gst::BufferRef,
+    ) -> bool {
+        // These describe the input geometry; the warp moves the pixels. HomographyMeta is
+        // re-attached, composed with this element's warp.
+        let api = meta.api();
+        if api == SuperPointKeypointsMeta::meta_api()
+            || api == SuperPointMatchesMeta::meta_api()
+            || api == HomographyMeta::meta_api()
+        {
+            return false;
+        }
+        self.parent_transform_meta(outbuf, meta, inbuf)
+    }
+}
+
+impl VideoFilterImpl for HomographicWarp {
+    fn set_info(
+        &self,
+        incaps: &gst::Caps,
+        in_info: &gst_video::VideoInfo,
+        outcaps: &gst::Caps,
+        out_info: &gst_video::VideoInfo,
+    ) -> Result<(), gst::LoggableError> {
+        if plane_layout(in_info.format(), Rgba::from_argb(0)).is_none() {
+            return Err(gst::loggable_error!(
+                CAT,
+                "unsupported format {:?}",
+                in_info.format()
+            ));
+        }
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            // A new frame size starts a new camera path.
+            state
+                .smoother
+                .reset(in_info.width() as usize, in_info.height() as usize);
+            state.last_camera = None;
+            state.last_correction = Homography::IDENTITY;
+        }
+        gst::debug!(
+            CAT,
+            imp = self,
+            "negotiated {}x{} {:?}",
+            in_info.width(),
+            in_info.height(),
+            in_info.format()
+        );
+        self.parent_set_info(incaps, in_info, outcaps, out_info)
+    }
+
+    fn transform_frame(
+        &self,
+        inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
+        outframe: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let (w, h) = (inframe.width() as usize, inframe.height() as usize);
+        let mut guard = self.state.lock().unwrap();
+        let Some(state) = guard.as_mut() else {
+            gst::element_imp_error!(self, gst::CoreError::StateChange, ("not started"));
+            return Err(gst::FlowError::Flushing);
+        };
+        let needs_matches = || {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Failed,
+                (
+                    "mode={} needs SuperPointMatchesMeta: insert superpointdetect ! superpointmatch before homographicwarp",
+                    if settings.mode == WarpMode::Stabilize {
+                        "stabilize"
+                    } else {
+                        "rectify"
+                    }
+                )
+            );
+            gst::FlowError::Error
+        };
+        let (hm, kind) = match settings.mode {
+            WarpMode::Fixed => match &settings.matrix {
+                Ok(m) => (*m, WarpKind::Fixed),
+                Err(e) => {
+                    gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", e));
+                    return Err(gst::FlowError::Error);
+                }
+            },
+            WarpMode::Random => {
+                if let Err(e) = settings.random.validate() {
+                    gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", e));
+                    return Err(gst::FlowError::Error);
+                }
+                (
+                    sample_homography(w, h, &settings.random, &mut state.rng),
+                    WarpKind::Random,
+                )
+            }
+            WarpMode::Stabilize => {
+                let meta = inframe
+                    .buffer()
+                    .meta::<SuperPointMatchesMeta>()
+                    .ok_or_else(needs_matches)?;
+                let data = meta.data();
+                if state.smoother.window() != settings.smoothing as usize {
+                    state.smoother.set_window(settings.smoothing as usize);
+                }
+                if data.status == MatchStatus::Reference {
+                    state.smoother.reset(w, h);
+                }
+                // Lost frames keep the last pose (no motion assumed).
+                let camera = data
+                    .from_reference()
+                    .or(state.last_camera)
+                    .unwrap_or(Homography::IDENTITY);
+                state.last_camera = Some(camera);
+                if let Some(c) = state.smoother.push(&camera) {
+                    state.last_correction = c;
+                }
+                (state.last_correction, WarpKind::Stabilize)
+            }
+            WarpMode::Rectify => {
+                let meta = inframe
+                    .buffer()
+                    .meta::<SuperPointMatchesMeta>()
+                    .ok_or_else(needs_matches)?;
+                if let Some(t) = meta.data().to_reference.filter(|t| t.is_valid()) {
+                    state.last_rectify = t;
+                }
+                (state.last_rectify, WarpKind::Rectify)
+            }
+        };
+        let frame_no = state.frame;
+        state.frame += 1;
+        drop(guard);
+
+        let border = Rgba::from_argb(settings.border_color);
+        let Some(layout) = plane_layout(inframe.format(), border) else {
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let interpolation = match settings.interpolation {
+            Interpolation::Bilinear => warp::Interpolation::Bilinear,
+            Interpolation::Nearest => warp::Interpolation::Nearest,
+        };
+        let chroma_h = hm.rescaled(0.5, 0.5);
+        for (i, (channels, chroma, border)) in layout.planes.iter().enumerate() {
+            let (pw, ph) = if *chroma {
+                (w.div_ceil(2), h.div_ceil(2))
+            } else {
+                (w, h)
+            };
+            let src_stride = inframe.plane_stride()[i] as usize;
+            let dst_stride = outframe.plane_stride()[i] as usize;
+            let src = inframe.plane_data(i as u32).map_err(|_| {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Failed,
+                    ("cannot read plane {}", i)
+                );
+                gst::FlowError::Error
+            })?;
+            let dst = outframe.plane_data_mut(i as u32).map_err(|_| {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Failed,
+                    ("cannot write plane {}", i)
+                );
+                gst::FlowError::Error
+            })?;
+            let plane_h = if *chroma { &chroma_h } else { &hm };
+            warp::warp_plane(
+                Plane {
+                    data: src,
+                    width: pw,
+                    height: ph,
+                    stride: src_stride,
+                },
+                dst,
+                pw,
+                ph,
+                dst_stride,
+                *channels,
+                plane_h,
+                interpolation,
+                border,
+            )
+            .map_err(|e| {
+                gst::element_imp_error!(
+                    self,
+                    gst::LibraryError::Failed,
+                    ("warping plane {} failed: {}", i, e)
+                );
+                gst::FlowError::Error
+            })?;
+        }
+
+        let upstream = inframe
+            .buffer()
+            .meta::<HomographyMeta>()
+            .map(|m| m.homography());
+        let data = HomographyData {
+            homography: upstream.map_or(hm, |u| hm.compose(&u)),
+            applied: hm,
+            width: w as u32,
+            height: h as u32,
+            frame: frame_no,
+            kind,
+        };
+        gst::trace!(CAT, imp = self, "frame {}: {:?}", frame_no, hm.0);
+        // SAFETY: the output frame maps BaseTransform's writable output buffer; adding a meta
+        // leaves the mapped memory alone, and the reference does not outlive this call.
+        let outbuf = unsafe { gst::BufferRef::from_mut_ptr((*outframe.as_mut_ptr()).buffer) };
+        HomographyMeta::add(outbuf, Arc::new(data));
+        Ok(gst::FlowSuccess::Ok)
+    }
+}

@@ -1,0 +1,26 @@
+//! `superpointoverlay`: draws SuperPoint keypoints, match lines or tracks and the reference
+//! outline onto the video, from [`SuperPointKeypointsMeta`](crate::meta::SuperPointKeypointsMeta)
+//! and [`SuperPointMatchesMeta`](crate::match_meta::SuperPointMatchesMeta) on each buffer.
+//!
+//! Place it after `superpointdetect` (keypoints) and `superpointmatch` (matches, tracks, outline,
+//! a red frame border on lost frames), and before any `homographicwarp` (which moves the pixels).
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+glib::wrapper! {
+    /// The `superpointoverlay` element.
+    pub struct SuperPointOverlay(ObjectSubclass<imp::SuperPointOverlay>) @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+/// Registers the element.
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "superpointoverlay",
+        gst::Rank::NONE,
+        SuperPointOverlay::static_type(),
+    )
+}
