@@ -385,7 +385,7 @@ fn iterative_refit(
     dst: &[(f64, f64)],
     thr2: f64,
 ) -> (Homography, (usize, f64)) {
-    for _ in 0..8 {
+    for _ in 0..4 {
         let inl: Vec<usize> = (0..src.len())
             .filter(|&i| error2(&h, src[i], dst[i]) <= thr2)
             .collect();
@@ -412,7 +412,7 @@ fn local_optimization(
     thr2: f64,
     rng: &mut Pcg64,
 ) -> (Homography, (usize, f64)) {
-    const INNER_SAMPLES: usize = 10;
+    const INNER_SAMPLES: usize = 5;
     const INNER_SIZE: usize = 12;
     let (mut best_h, mut best_s) = iterative_refit(h, s, src, dst, thr2);
     let inl: Vec<usize> = (0..src.len())
