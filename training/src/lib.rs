@@ -1,0 +1,19 @@
+//! Self-supervised training of SuperPoint on libtorch (tch): Synthetic Shapes, MagicPoint,
+//! Homographic Adaptation, joint training and ONNX export through the `superpoint` library.
+#![warn(missing_docs)]
+
+pub mod adapt;
+pub mod augment;
+pub mod config;
+pub mod export;
+pub mod joint;
+pub mod losses;
+pub mod magicpoint;
+pub mod model;
+pub mod optim;
+pub mod photos;
+pub mod plot;
+pub mod runlog;
+pub mod runtime;
+pub mod synth;
+pub mod warp;
