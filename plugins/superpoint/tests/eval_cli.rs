@@ -199,6 +199,13 @@ fn synthetic_dataset_layout_and_determinism() {
 fn perfect_and_shuffled_external_detections() {
     let root = temp_dir("perfect");
     let data = make_synthetic(&root);
+    // A copy named like an HPatches illumination sequence, to check the i_/v_ split.
+    let (from, to) = (data.join("v_syn_alpha"), data.join("i_alpha"));
+    std::fs::create_dir_all(&to).unwrap();
+    for entry in std::fs::read_dir(&from).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+    }
     let perfect = root.join("perfect");
     write_perfect_detections(&data, &perfect, false);
     let report_path = root.join("perfect.json");
@@ -221,8 +228,13 @@ fn perfect_and_shuffled_external_detections() {
     );
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
-    assert_eq!(report["pairs"].as_array().unwrap().len(), 10);
+    assert_eq!(report["pairs"].as_array().unwrap().len(), 15);
+    assert_eq!(summary(&report, "illumination")["pairs"], 5);
+    assert_eq!(summary(&report, "viewpoint")["pairs"], 10);
+    assert!(table.contains("illumination"), "{table}");
     let all = summary(&report, "all");
+    assert_eq!(all["pairs"], 15);
+    assert_eq!(all["sequences"], 3);
     for r in all["repeatability"].as_array().unwrap() {
         assert!((r[1].as_f64().unwrap() - 1.0).abs() < 1e-9, "{r}");
     }
