@@ -21,7 +21,7 @@ use crate::common::ModelArgs;
 #[command(after_help = "\
 Dataset layout (HPatches): DIR/<sequence>/1.ppm..6.ppm (or .png) and H_1_2..H_1_6, each a 3x3 \
 matrix (9 numbers) mapping image 1 to image k. Sequences named i_* / v_* are reported as \
-illumination / viewpoint groups.
+illumination / viewpoint groups. With the model, the detector keeps at least -n and --rep-n keypoints per image (--max-keypoints is raised when smaller). Matching: mutual nearest neighbours by L2 distance; homographies: RANSAC (MSAC loss over t/3, 2t/3, t; LO refinement).
 
 Examples:
   superpoint eval hpatches/ --model models/superpoint.onnx --json sp.json --plot sp.png
