@@ -55,10 +55,17 @@ fn matching_1000x1000_256d_is_fast() {
         times.len()
     );
     if !cfg!(debug_assertions) {
-        // Generous against a loaded CI machine; the measured figure is printed above.
+        // Generous against a loaded CI machine; the measured figure is printed above. Without
+        // AVX2+FMA the portable kernel runs (about 4x slower).
+        #[cfg(target_arch = "x86_64")]
+        let simd = std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma");
+        #[cfg(not(target_arch = "x86_64"))]
+        let simd = false;
+        let bound = if simd { 30.0 } else { 150.0 };
         assert!(
-            median < 30.0,
-            "matching took {median:.2} ms (target: well under 10 ms)"
+            median < bound,
+            "matching took {median:.2} ms (bound {bound} ms; target with SIMD: well under 10 ms)"
         );
     }
 }
