@@ -569,6 +569,28 @@ fn caps_changes_mid_stream_keep_matching() {
     assert_eq!(r.target_size, (320, 240));
 }
 
+#[repr(C)]
+struct Timespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+unsafe extern "C" {
+    /// libc's `clock_gettime` (64-bit Linux `timespec`).
+    safe fn clock_gettime(clock: std::ffi::c_int, ts: &mut Timespec) -> std::ffi::c_int;
+}
+
+/// CPU seconds of this thread (`CLOCK_THREAD_CPUTIME_ID`) or of the process
+/// (`CLOCK_PROCESS_CPUTIME_ID`): less sensitive than wall time to other load on the machine.
+fn cpu_seconds(process: bool) -> f64 {
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    clock_gettime(if process { 2 } else { 3 }, &mut ts);
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
 /// Matching + RANSAC time for 1000 x 1000 keypoints through the element, and the detector's time
 /// per 640x480 frame (random weights: speed only). Run with
 /// `cargo test --release -p gst-plugin-superpoint --test superpointmatch -- --ignored --nocapture`.
@@ -594,23 +616,26 @@ fn bench_matching_1000x1000_vs_detector() {
         .collect();
     push(&mut hs, &f0);
     push(&mut hs, &frames[0]);
-    let t = std::time::Instant::now();
+    let n = frames.len() as f64;
+    let (t, c) = (std::time::Instant::now(), cpu_seconds(false));
     for f in &frames {
         let r = push(&mut hs, f);
         assert_eq!(r.status, MatchStatus::Ok);
     }
-    let element_ms = t.elapsed().as_secs_f64() * 1000.0 / frames.len() as f64;
+    let element_ms = t.elapsed().as_secs_f64() * 1000.0 / n;
+    let element_cpu_ms = (cpu_seconds(false) - c) * 1000.0 / n;
 
     let mut matcher = superpoint::matching::Matcher::new();
     let mut out = Vec::new();
     let params = superpoint::matching::MatchParams::default();
-    let t = std::time::Instant::now();
+    let (t, c) = (std::time::Instant::now(), cpu_seconds(false));
     for f in &frames {
         matcher
             .match_descriptors(&f0.descriptors, &f.descriptors, 256, &params, &mut out)
             .unwrap();
     }
-    let match_ms = t.elapsed().as_secs_f64() * 1000.0 / frames.len() as f64;
+    let match_ms = t.elapsed().as_secs_f64() * 1000.0 / n;
+    let match_cpu_ms = (cpu_seconds(false) - c) * 1000.0 / n;
 
     let gray = common::luma_of(&common::graf_rgb(640, 480));
     let mut det = superpoint::Detector::new(
@@ -626,13 +651,16 @@ fn bench_matching_1000x1000_vs_detector() {
         superpoint::Frame::new(&gray, 640, 480, 640, superpoint::PixelLayout::Gray).unwrap();
     let mut d = superpoint::Detections::default();
     det.detect(&frame, &mut d).unwrap();
-    let t = std::time::Instant::now();
+    let (t, c) = (std::time::Instant::now(), cpu_seconds(true));
     for _ in 0..5 {
         det.detect(&frame, &mut d).unwrap();
     }
     let detect_ms = t.elapsed().as_secs_f64() * 1000.0 / 5.0;
+    let detect_cpu_ms = (cpu_seconds(true) - c) * 1000.0 / 5.0;
     println!(
-        "1000x1000 descriptors: matching {match_ms:.2} ms; superpointmatch element (matching + RANSAC + meta) {element_ms:.2} ms/frame; detector 640x480 {detect_ms:.1} ms/frame ({} keypoints, random weights)",
+        "1000x1000 descriptors: matching {match_ms:.2} ms wall ({match_cpu_ms:.2} ms thread CPU); \
+         superpointmatch element (matching + RANSAC + meta) {element_ms:.2} ms wall ({element_cpu_ms:.2} ms CPU) per frame; \
+         detector 640x480 {detect_ms:.1} ms wall ({detect_cpu_ms:.1} ms CPU, all threads) per frame ({} keypoints, random weights: speed only)",
         d.keypoints.len()
     );
 }
