@@ -1,0 +1,145 @@
+//! Real pipelines on Debian's opencv-doc videos: vtest.avi (DivX 3, needs gstreamer1.0-libav)
+//! through detect -> match -> overlay -> stabilize into an MP4 that decodes again, and tree.avi
+//! (Cinepak) through detect -> match (reference) -> rectify. Random-weights model: plumbing only.
+
+mod common;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use gst::prelude::*;
+use gstsuperpoint::match_meta::{HomographyMeta, MatchStatus, SuperPointMatchesMeta, WarpKind};
+
+const DATA: &str = "/usr/share/doc/opencv-doc/examples/data";
+
+fn require(path: &str, hint: &str) {
+    assert!(Path::new(path).exists(), "{path} is missing: {hint}");
+}
+
+fn require_element(name: &str, hint: &str) {
+    assert!(
+        gst::ElementFactory::find(name).is_some(),
+        "GStreamer element {name} is missing: {hint}"
+    );
+}
+
+/// Runs `desc` to EOS (panicking on an error message) and returns what the probe collected.
+fn run<T: Send + 'static>(
+    desc: &str,
+    probe_element: &str,
+    collect: impl Fn(&gst::BufferRef) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let pipeline = gst::parse::launch(desc)
+        .unwrap_or_else(|e| panic!("{desc}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let out: Arc<Mutex<Vec<T>>> = Arc::default();
+    let o = out.clone();
+    pipeline
+        .by_name(probe_element)
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(buf) = info.buffer() {
+                o.lock().unwrap().push(collect(buf));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(300),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("EOS");
+    pipeline.set_state(gst::State::Null).unwrap();
+    if let gst::MessageView::Error(e) = msg.view() {
+        panic!("{desc}: {} {:?}", e.error(), e.debug());
+    }
+    std::mem::take(&mut *out.lock().unwrap())
+}
+
+#[test]
+fn vtest_overlay_and_stabilisation_to_mp4() {
+    common::init();
+    let vtest = format!("{DATA}/vtest.avi");
+    require(
+        &vtest,
+        "install Debian's opencv-doc (scripts/setup.sh does)",
+    );
+    for (e, p) in [
+        ("avdec_msmpeg4", "gstreamer1.0-libav"),
+        ("avenc_mpeg4", "gstreamer1.0-libav"),
+        ("mp4mux", "gstreamer1.0-plugins-good"),
+    ] {
+        require_element(e, &format!("install {p} (scripts/setup.sh does)"));
+    }
+    let mp4 = std::env::temp_dir().join(format!("vtest-overlay-{}.mp4", std::process::id()));
+    let frames = 8;
+    let statuses = run(
+        &format!(
+            "filesrc location={vtest} ! decodebin ! identity eos-after={frames} ! videoconvert ! video/x-raw,format=I420 \
+             ! superpointdetect model={m} inference-width=192 inference-height=144 max-keypoints=300 \
+             ! superpointmatch min-inliers=8 ! superpointoverlay name=overlay \
+             ! homographicwarp mode=stabilize smoothing=5 \
+             ! videoconvert ! avenc_mpeg4 ! mp4mux ! filesink location={out}",
+            m = common::random_model().display(),
+            out = mp4.display()
+        ),
+        "overlay",
+        |buf| {
+            buf.meta::<SuperPointMatchesMeta>()
+                .expect("matches meta before the overlay")
+                .status()
+        },
+    );
+    assert_eq!(statuses.len(), frames);
+    assert_eq!(statuses[0], MatchStatus::Reference);
+    // The MP4 decodes back to as many 768x576 frames.
+    let sizes = run(
+        &format!(
+            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=I420 ! fakesink name=sink",
+            mp4.display()
+        ),
+        "sink",
+        |buf| buf.size(),
+    );
+    assert_eq!(sizes.len(), frames);
+    assert!(sizes.iter().all(|&s| s == 768 * 576 * 3 / 2), "{sizes:?}");
+    std::fs::remove_file(mp4).ok();
+}
+
+#[test]
+fn tree_avi_reference_matching_and_rectification() {
+    common::init();
+    let tree = format!("{DATA}/tree.avi");
+    require(&tree, "install Debian's opencv-doc (scripts/setup.sh does)");
+    require_element(
+        "avdec_cinepak",
+        "install gstreamer1.0-libav (scripts/setup.sh does)",
+    );
+    let kinds = run(
+        &format!(
+            "filesrc location={tree} ! decodebin ! identity eos-after=6 ! videoconvert ! video/x-raw,format=RGBx \
+             ! superpointdetect model={m} max-keypoints=300 \
+             ! superpointmatch mode=reference min-inliers=8 \
+             ! homographicwarp mode=rectify ! fakesink name=sink",
+            m = common::random_model().display()
+        ),
+        "sink",
+        |buf| {
+            assert!(
+                buf.meta::<SuperPointMatchesMeta>().is_none(),
+                "dropped by the warp"
+            );
+            buf.meta::<HomographyMeta>()
+                .expect("HomographyMeta")
+                .data()
+                .kind
+        },
+    );
+    assert_eq!(kinds, vec![WarpKind::Rectify; 6]);
+}
