@@ -777,3 +777,56 @@ fn bench_warp_throughput() {
         }
     }
 }
+
+#[test]
+fn random_amplitudes_bound_the_sampled_homographies() {
+    let (w, h) = (64u32, 48u32);
+    let vi = info("GRAY8", w, h);
+    let input = make_buffer(&vi, texture);
+    let sample = |props: &[(&str, &str)]| -> Vec<Homography> {
+        let mut all = vec![("mode", "random")];
+        all.extend_from_slice(props);
+        let mut hs = warp_harness(&all, "GRAY8", w, h);
+        (0..20)
+            .map(|_| {
+                hs.push_and_pull(input.clone())
+                    .unwrap()
+                    .meta::<HomographyMeta>()
+                    .unwrap()
+                    .homography()
+            })
+            .collect()
+    };
+    let none = [
+        ("perspective", "0"),
+        ("scale", "0"),
+        ("rotation", "0"),
+        ("translation", "0"),
+    ];
+    // No perturbation and the whole frame: identity, so the pixels are unchanged.
+    let mut props = none.to_vec();
+    props.push(("patch-ratio", "1"));
+    for hm in sample(&props) {
+        assert!(hm.corner_error(&Homography::IDENTITY, 64.0, 48.0).unwrap() < 1e-9);
+    }
+    // Half-size patch, centred: a x2 zoom about the centre.
+    let mut props = none.to_vec();
+    props.push(("patch-ratio", "0.5"));
+    for hm in sample(&props) {
+        assert!(
+            (hm.0[0] - 2.0).abs() < 0.05 && (hm.0[4] - 2.0).abs() < 0.05,
+            "{hm:?}"
+        );
+        let (cx, cy) = hm.apply(31.5, 23.5).unwrap();
+        assert!((cx - 31.5).abs() < 1e-6 && (cy - 23.5).abs() < 1e-6);
+    }
+    // Rotation only: the angle stays within the amplitude, and varies.
+    let mut props = none.to_vec();
+    props.extend([("patch-ratio", "0.5"), ("rotation", "5")]);
+    let angles: Vec<f64> = sample(&props)
+        .iter()
+        .map(|hm| hm.0[3].atan2(hm.0[0]).to_degrees())
+        .collect();
+    assert!(angles.iter().all(|a| a.abs() <= 5.0 + 1e-6), "{angles:?}");
+    assert!(angles.iter().any(|a| a.abs() > 0.5), "{angles:?}");
+}

@@ -664,3 +664,68 @@ fn bench_matching_1000x1000_vs_detector() {
         d.keypoints.len()
     );
 }
+
+#[test]
+fn ransac_threshold_and_iterations_shape_the_inliers() {
+    // Correspondences with +-1.5 px of position noise.
+    let f0 = scene(200, 640, 480, 90);
+    let mut f1 = moved(&f0, &shift_rot(3.0, 1.0, 0.01), 0, 91);
+    let mut rng = Rng(92);
+    for k in &mut f1.keypoints {
+        k.x += rng.range(-1.5, 1.5) as f32;
+        k.y += rng.range(-1.5, 1.5) as f32;
+    }
+    let inliers = |props: &[(&str, &str)]| {
+        let mut hs = harness(props, 640, 480);
+        push(&mut hs, &f0);
+        push(&mut hs, &f1)
+    };
+    let wide = inliers(&[("ransac-threshold", "4.0")]);
+    let tight = inliers(&[("ransac-threshold", "0.5")]);
+    assert_eq!(wide.status, MatchStatus::Ok);
+    assert!(wide.num_inliers >= 195, "{}", wide.num_inliers);
+    assert!(
+        tight.num_inliers < wide.num_inliers / 2,
+        "{} vs {}",
+        tight.num_inliers,
+        wide.num_inliers
+    );
+    // One RANSAC sample still gives a homography on clean data (refined on its inliers).
+    let one = inliers(&[("max-iterations", "1"), ("ransac-threshold", "4.0")]);
+    assert!(one.num_inliers > 0);
+    // Confidence is accepted across its range.
+    let low = inliers(&[("confidence", "0.5"), ("ransac-threshold", "4.0")]);
+    assert_eq!(low.status, MatchStatus::Ok);
+}
+
+#[test]
+fn reference_detection_settings_apply_to_the_reference_image() {
+    common::init();
+    let (w, h) = (160usize, 120usize);
+    let gray = common::luma_of(&common::graf_rgb(w, h));
+    let pgm = write_pgm(&gray, w, h, "graf-settings");
+    let model = common::random_model();
+    let pairs = |extra: &str| {
+        let mut hs = gst_check::Harness::new_parse(&format!(
+            "superpointdetect model={m} ! superpointmatch mode=reference reference-location={r} reference-model={m} min-inliers=4 {extra}",
+            m = model.display(),
+            r = pgm.display()
+        ));
+        hs.play();
+        hs.set_src_caps_str(&format!(
+            "video/x-raw,format=GRAY8,width={w},height={h},framerate=30/1"
+        ));
+        let buf = hs
+            .push_and_pull(gst::Buffer::from_slice(gray.clone()))
+            .unwrap();
+        buf.meta::<SuperPointMatchesMeta>().unwrap().pairs().len()
+    };
+    let all = pairs("");
+    assert!(all > 20, "{all}");
+    assert!(pairs("reference-max-keypoints=20") <= 20);
+    assert!(
+        pairs("reference-threshold=1.0") == 0,
+        "no reference keypoint reaches 1.0"
+    );
+    std::fs::remove_file(pgm).ok();
+}

@@ -393,3 +393,42 @@ fn properties_have_documented_defaults() {
         }
     }
 }
+
+#[test]
+fn thickness_and_switches() {
+    let m = matches(
+        &[((10.0, 10.0), (30.0, 10.0), true)],
+        MatchTarget::Reference,
+        MatchStatus::Ok,
+        None,
+    );
+    let mut hs = harness(&[("draw-keypoints", "false"), ("thickness", "3")], "RGB");
+    let lit = lit_pixels(
+        &hs.push_and_pull(frame("RGB", None, Some(m.clone())))
+            .unwrap(),
+    );
+    let want: Vec<(usize, usize)> = (9..=11)
+        .flat_map(|y| (9..=31).map(move |x| (x, y)))
+        .collect();
+    let mut lit_sorted = lit.clone();
+    lit_sorted.sort_by_key(|&(x, y)| (y, x));
+    assert_eq!(lit_sorted, want);
+    let mut hs = harness(
+        &[("draw-keypoints", "false"), ("draw-matches", "false")],
+        "RGB",
+    );
+    assert!(lit_pixels(&hs.push_and_pull(frame("RGB", None, Some(m))).unwrap()).is_empty());
+    let lost = matches(&[], MatchTarget::Previous, MatchStatus::Lost, None);
+    let mut hs = harness(&[("draw-status", "false")], "RGB");
+    assert!(
+        lit_pixels(
+            &hs.push_and_pull(frame("RGB", None, Some(lost.clone())))
+                .unwrap()
+        )
+        .is_empty()
+    );
+    let mut hs = harness(&[("lost-color", "0xff0000ff")], "RGB");
+    let out = hs.push_and_pull(frame("RGB", None, Some(lost))).unwrap();
+    assert_eq!(rgb_at(&out, 1, 1), [0, 0, 255]);
+    assert_eq!(rgb_at(&out, 3, 3), [0, 0, 0], "3 px border");
+}
