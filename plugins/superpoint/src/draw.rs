@@ -130,9 +130,12 @@ impl<'a> Canvas<'a> {
         for (i, (data, stride)) in planes.iter().enumerate() {
             let (row_bytes, rows) = match (format, i) {
                 (CanvasFormat::Gray, _) => (width, height),
-                (CanvasFormat::Packed {
-                    bytes_per_pixel, ..
-                }, _) => (width * bytes_per_pixel, height),
+                (
+                    CanvasFormat::Packed {
+                        bytes_per_pixel, ..
+                    },
+                    _,
+                ) => (width * bytes_per_pixel, height),
                 (CanvasFormat::I420 | CanvasFormat::Nv12, 0) => (width, height),
                 (CanvasFormat::I420, _) => (cw, ch),
                 (CanvasFormat::Nv12, _) => (2 * cw, ch),
