@@ -213,9 +213,12 @@ pub mod imp_meta {
         }
     }
 
+    /// Rescales a payload to a new frame size (`None` drops the meta).
+    pub type ScaleFn<T> = fn(&T, u32, u32) -> Option<T>;
+
     struct Vtable<T> {
         copy: fn(&mut gst::BufferRef, Arc<T>),
-        scale: Option<fn(&T, u32, u32) -> Option<T>>,
+        scale: Option<ScaleFn<T>>,
     }
 
     /// Registers the meta implementation `name` for `api`.
@@ -223,7 +226,7 @@ pub mod imp_meta {
         api: glib::Type,
         name: &str,
         copy: fn(&mut gst::BufferRef, Arc<T>),
-        scale: Option<fn(&T, u32, u32) -> Option<T>>,
+        scale: Option<ScaleFn<T>>,
     ) -> MetaInfoPtr {
         let name_c = std::ffi::CString::new(name).expect("no NUL");
         unsafe {

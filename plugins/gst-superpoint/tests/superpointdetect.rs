@@ -562,13 +562,12 @@ fn run_to_eos_error(lines: &[String]) -> String {
     let mut errors = String::new();
     for p in &pipelines {
         let _ = p.set_state(gst::State::Paused);
-        if let Some(msg) = p.bus().unwrap().timed_pop_filtered(
+        let msg = p.bus().unwrap().timed_pop_filtered(
             gst::ClockTime::from_seconds(30),
             &[gst::MessageType::Error, gst::MessageType::AsyncDone],
-        ) {
-            if let gst::MessageView::Error(e) = msg.view() {
-                errors += &format!("{} | {}", e.error(), e.debug().unwrap_or_default());
-            }
+        );
+        if let Some(gst::MessageView::Error(e)) = msg.as_ref().map(|m| m.view()) {
+            errors += &format!("{} | {}", e.error(), e.debug().unwrap_or_default());
         }
     }
     for p in &pipelines {

@@ -103,7 +103,7 @@ impl Settings {
 
 /// The element's own model instance, or a share of a batching group's.
 enum Backend {
-    Own(Detector),
+    Own(Box<Detector>),
     Batched(BatchedDetector),
 }
 
@@ -432,7 +432,7 @@ impl BaseTransformImpl for SuperPointDetect {
                 config,
             )
             .map(Backend::Batched),
-            None => Detector::new(&model, options, config).map(Backend::Own),
+            None => Detector::new(&model, options, config).map(|d| Backend::Own(Box::new(d))),
         };
         let detector = match load(&options) {
             Err(superpoint::Error::ProviderUnavailable(why)) if settings.provider_fallback => {
