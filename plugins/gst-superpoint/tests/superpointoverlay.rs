@@ -82,8 +82,11 @@ fn keypoints(points: &[(f32, f32)]) -> KeypointsData {
     }
 }
 
+/// (point in the matched frame, point in this frame, inlier)
+type PointPair = ((f32, f32), (f32, f32), bool);
+
 fn matches(
-    pairs: &[((f32, f32), (f32, f32), bool)],
+    pairs: &[PointPair],
     target: MatchTarget,
     status: MatchStatus,
     to_reference: Option<Homography>,
