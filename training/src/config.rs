@@ -317,16 +317,18 @@ impl Config {
         c.synth.height = 64;
         c.synth.width = 80;
         c.magicpoint.batch_size = 16;
-        c.magicpoint.steps = 100;
+        c.magicpoint.steps = 300;
         c.magicpoint.log_every = 10;
-        c.magicpoint.checkpoint_every = 50;
+        c.magicpoint.checkpoint_every = 100;
         c.eval.images = 64;
         c.eval.batch_size = 16;
-        c.adapt.height = 64;
-        c.adapt.width = 80;
+        c.adapt.height = 120;
+        c.adapt.width = 160;
         c.adapt.num_homographies = 10;
         c.adapt.batch_size = 11;
         c.adapt.max_photos = 12;
+        // A 300-step MagicPoint is far less confident than a trained one.
+        c.adapt.threshold = 0.005;
         c.train.batch_size = 4;
         c.train.steps = 40;
         c.train.log_every = 5;

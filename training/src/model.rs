@@ -317,8 +317,15 @@ impl SuperPointNet {
 
     /// Saves the variables (safetensors).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        self.vs
-            .save(path)
+        // Contiguous copies: channels-last weights cannot be written as they are.
+        let mut named: Vec<(String, Tensor)> = self
+            .vs
+            .variables()
+            .into_iter()
+            .map(|(n, t)| (n, t.contiguous()))
+            .collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        Tensor::write_safetensors(&named, path)
             .with_context(|| format!("cannot write weights {}", path.display()))
     }
 

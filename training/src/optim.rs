@@ -80,10 +80,10 @@ impl Adam {
 
     /// Writes the moments (safetensors); the step count goes into the checkpoint's state file.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let mut named: Vec<(String, &Tensor)> = Vec::new();
+        let mut named: Vec<(String, Tensor)> = Vec::new();
         for ((name, _), (m, v)) in self.params.iter().zip(self.m.iter().zip(&self.v)) {
-            named.push((format!("m.{name}"), m));
-            named.push((format!("v.{name}"), v));
+            named.push((format!("m.{name}"), m.contiguous()));
+            named.push((format!("v.{name}"), v.contiguous()));
         }
         Tensor::write_safetensors(&named, path)
             .with_context(|| format!("cannot write optimiser state {}", path.display()))

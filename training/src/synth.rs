@@ -220,8 +220,12 @@ pub fn render(cfg: &SynthConfig, primitive: Primitive, rng: &mut Pcg64, clean: b
         }
         let std = rng.random_range(0.0..=cfg.noise_max_std.max(0.0));
         if std > 0.0 {
-            for p in canvas.px.iter_mut() {
-                *p += std * normal(rng);
+            for pair in canvas.px.chunks_mut(2) {
+                let (a, b) = normal_pair(rng);
+                pair[0] += std * a;
+                if let Some(p) = pair.get_mut(1) {
+                    *p += std * b;
+                }
             }
         }
     }
@@ -283,10 +287,13 @@ impl Canvas {
     }
 }
 
-fn normal(rng: &mut impl Rng) -> f32 {
+/// Two independent standard normal samples (Box-Muller).
+fn normal_pair(rng: &mut impl Rng) -> (f32, f32) {
     let u1: f32 = rng.random::<f32>().max(1e-12);
     let u2: f32 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+    let r = (-2.0 * u1.ln()).sqrt();
+    let (s, c) = (std::f32::consts::TAU * u2).sin_cos();
+    (r * c, r * s)
 }
 
 /// Background: a random level, a smooth random field and blurred pixel noise.
@@ -327,34 +334,41 @@ fn background(w: usize, h: usize, rng: &mut Pcg64) -> (Canvas, f32) {
     (Canvas { w, h, px }, level)
 }
 
-/// Separable Gaussian blur with edge replication.
+/// Separable Gaussian blur with edge replication (row-at-a-time loops that vectorise).
 pub fn gaussian_blur(c: &mut Canvas, sigma: f32) {
-    let r = (3.0 * sigma).ceil().max(1.0) as isize;
-    let k: Vec<f32> = (-r..=r)
-        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+    let r = (3.0 * sigma).ceil().max(1.0) as usize;
+    let k: Vec<f32> = (0..=2 * r)
+        .map(|i| {
+            let d = i as f32 - r as f32;
+            (-(d * d) / (2.0 * sigma * sigma)).exp()
+        })
         .collect();
     let s: f32 = k.iter().sum();
     let k: Vec<f32> = k.iter().map(|v| v / s).collect();
-    let (w, h) = (c.w as isize, c.h as isize);
-    let mut tmp = vec![0.0f32; c.px.len()];
+    let (w, h) = (c.w, c.h);
+    let mut padded = vec![0.0f32; w + 2 * r];
+    let mut tmp = vec![0.0f32; w * h];
     for y in 0..h {
-        for x in 0..w {
-            let mut acc = 0.0;
-            for (j, kv) in k.iter().enumerate() {
-                let xx = (x + j as isize - r).clamp(0, w - 1);
-                acc += kv * c.px[(y * w + xx) as usize];
+        let row = &c.px[y * w..(y + 1) * w];
+        padded[..r].fill(row[0]);
+        padded[r..r + w].copy_from_slice(row);
+        padded[r + w..].fill(row[w - 1]);
+        let out = &mut tmp[y * w..(y + 1) * w];
+        out.fill(0.0);
+        for (j, &kv) in k.iter().enumerate() {
+            for (o, &p) in out.iter_mut().zip(&padded[j..j + w]) {
+                *o += kv * p;
             }
-            tmp[(y * w + x) as usize] = acc;
         }
     }
     for y in 0..h {
-        for x in 0..w {
-            let mut acc = 0.0;
-            for (j, kv) in k.iter().enumerate() {
-                let yy = (y + j as isize - r).clamp(0, h - 1);
-                acc += kv * tmp[(yy * w + x) as usize];
+        let out = &mut c.px[y * w..(y + 1) * w];
+        out.fill(0.0);
+        for (j, &kv) in k.iter().enumerate() {
+            let yy = (y + j).saturating_sub(r).min(h - 1);
+            for (o, &p) in out.iter_mut().zip(&tmp[yy * w..(yy + 1) * w]) {
+                *o += kv * p;
             }
-            c.px[(y * w + x) as usize] = acc;
         }
     }
 }
@@ -1003,6 +1017,30 @@ mod tests {
             seven += usize::from(s.keypoints.len() == 7);
         }
         assert!(seven >= 30, "{seven}");
+    }
+
+    #[test]
+    fn blur_keeps_constants_and_mass() {
+        let mut c = Canvas {
+            w: 20,
+            h: 10,
+            px: vec![0.25; 200],
+        };
+        gaussian_blur(&mut c, 1.5);
+        assert!(c.px.iter().all(|v| (v - 0.25).abs() < 1e-6));
+        let mut c = Canvas {
+            w: 21,
+            h: 21,
+            px: vec![0.0; 441],
+        };
+        c.px[10 * 21 + 10] = 1.0;
+        gaussian_blur(&mut c, 1.0);
+        let sum: f32 = c.px.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-4);
+        // Symmetric, peaked at the centre.
+        assert!((c.px[10 * 21 + 9] - c.px[10 * 21 + 11]).abs() < 1e-7);
+        assert!((c.px[9 * 21 + 10] - c.px[10 * 21 + 9]).abs() < 1e-7);
+        assert!(c.px[10 * 21 + 10] > c.px[10 * 21 + 11]);
     }
 
     #[test]
