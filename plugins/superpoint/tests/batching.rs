@@ -8,9 +8,11 @@ use superpoint::image_io::OwnedImage;
 use superpoint::onnx::{ModelInfo, SuperPointWeights};
 use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, Frame, PixelLayout};
 
+/// Written once per process: tests run in parallel and must not read a half-written file.
 fn model() -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("batching-{}.onnx", std::process::id()));
-    if !path.exists() {
+    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("batching-{}.onnx", std::process::id()));
         SuperPointWeights::random(9, true)
             .write_model(
                 &path,
@@ -21,8 +23,9 @@ fn model() -> std::path::PathBuf {
                 },
             )
             .unwrap();
-    }
-    path
+        path
+    })
+    .clone()
 }
 
 /// Crops of graf1.png (a real photo) so every stream sees different content.
