@@ -161,13 +161,22 @@ pub fn adapt(
     let mut entries = Vec::with_capacity(photos.len());
     let mut progress = Progress::new("adapt", 0, photos.len(), Duration::from_secs(10));
     let preview_dir = out.join("preview");
+    let mut skipped = 0usize;
     // Photos are decoded in parallel a chunk at a time; the network runs one photo's warps per batch.
     for (ci, chunk) in photos.chunks(16).enumerate() {
         let loaded: Vec<anyhow::Result<Vec<u8>>> =
             chunk.par_iter().map(|p| load_gray(p, w, h)).collect();
         for (j, (path, img)) in chunk.iter().zip(loaded).enumerate() {
             let idx = ci * 16 + j;
-            let img = img?;
+            // One unreadable file in a large folder should not stop the run.
+            let img = match img {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("[adapt] warning: skipping {}: {e:#}", path.display());
+                    skipped += 1;
+                    continue;
+                }
+            };
             let x = Tensor::from_slice(&img)
                 .to_kind(Kind::Float)
                 .view([1, 1, h as i64, w as i64])
@@ -201,6 +210,14 @@ pub fn adapt(
             });
             progress.update(idx + 1, "");
         }
+    }
+    anyhow::ensure!(
+        !entries.is_empty(),
+        "none of the {} photos could be read",
+        photos.len()
+    );
+    if skipped > 0 {
+        eprintln!("[adapt] warning: {skipped} unreadable photos skipped");
     }
     let labels = PseudoLabels {
         height: h,
