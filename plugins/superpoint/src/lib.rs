@@ -50,5 +50,20 @@ pub enum Error {
     Config(String),
 }
 
+/// The model used when none is given: `$SUPERPOINT_MODEL`, else `models/superpoint.onnx` of the
+/// source tree this was built from (shared by the elements and the CLI).
+pub fn default_model_path() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("SUPERPOINT_MODEL") {
+        return p.into();
+    }
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    // plugins/superpoint -> repository root.
+    let root = manifest
+        .parent()
+        .and_then(|p| p.parent())
+        .unwrap_or(manifest);
+    root.join("models").join("superpoint.onnx")
+}
+
 /// Smallest frame side the detector accepts (two detector cells).
 pub const MIN_FRAME_SIDE: usize = 16;

@@ -30,9 +30,9 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// The model used when the `model` property is not set: `$SUPERPOINT_MODEL`, else the one shipped
 /// in the source tree's `models/`.
 pub(crate) fn default_model() -> String {
-    std::env::var("SUPERPOINT_MODEL").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/superpoint.onnx").to_string()
-    })
+    superpoint::default_model_path()
+        .to_string_lossy()
+        .into_owned()
 }
 
 const DEFAULT_THRESHOLD: f32 = 0.015;

@@ -30,9 +30,9 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// The model detecting a `reference-location` image by default: `$SUPERPOINT_MODEL`, else the
 /// shipped `models/superpoint.onnx` (the same default as `superpointdetect`).
 fn default_model() -> String {
-    std::env::var("SUPERPOINT_MODEL").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/superpoint.onnx").to_string()
-    })
+    superpoint::default_model_path()
+        .to_string_lossy()
+        .into_owned()
 }
 
 const DEFAULT_RATIO: f32 = 1.0;

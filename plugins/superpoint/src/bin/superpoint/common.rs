@@ -9,7 +9,7 @@ use superpoint::{DetectorConfig, EngineOptions, PostParams, Provider};
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
     /// SuperPoint ONNX model.
-    #[arg(long, default_value = default_model())]
+    #[arg(long, default_value_os_t = superpoint::default_model_path())]
     pub model: PathBuf,
     /// Execution provider: cpu or cuda.
     #[arg(long, default_value = "cpu", value_parser = parse_provider)]
@@ -35,11 +35,6 @@ pub struct ModelArgs {
     /// Network input height (0 = native size).
     #[arg(long, default_value_t = 0)]
     pub inference_height: usize,
-}
-
-/// The installed model, next to the sources.
-pub fn default_model() -> &'static str {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/superpoint.onnx")
 }
 
 fn parse_provider(s: &str) -> Result<Provider, String> {
