@@ -106,21 +106,6 @@ pub struct MatchesData {
     pub status: MatchStatus,
 }
 
-/// `S`: plane coordinates for a frame scaled by `(sx, sy)`, pixel centres kept at half offsets.
-fn scale_matrix(sx: f64, sy: f64) -> Homography {
-    Homography([
-        sx,
-        0.0,
-        0.5 * sx - 0.5,
-        0.0,
-        sy,
-        0.5 * sy - 0.5,
-        0.0,
-        0.0,
-        1.0,
-    ])
-}
-
 impl MatchesData {
     /// Whether the homographies are valid (`Ok` or `Reference`).
     pub fn is_ok(&self) -> bool {
@@ -146,7 +131,7 @@ impl MatchesData {
     pub fn scaled(&self, width: u32, height: u32) -> MatchesData {
         let sx = width as f64 / self.width.max(1) as f64;
         let sy = height as f64 / self.height.max(1) as f64;
-        let s = scale_matrix(sx, sy);
+        let s = Homography::scaling(sx, sy);
         let s_inv = s.inverse().unwrap_or(Homography::IDENTITY);
         let mut out = self.clone();
         out.width = width;
@@ -230,7 +215,7 @@ pub struct HomographyData {
 impl HomographyData {
     /// The same data for the frame scaled to `width` x `height`.
     pub fn scaled(&self, width: u32, height: u32) -> HomographyData {
-        let s = scale_matrix(
+        let s = Homography::scaling(
             width as f64 / self.width.max(1) as f64,
             height as f64 / self.height.max(1) as f64,
         );

@@ -128,11 +128,10 @@ impl Homography {
         h.0.iter().all(|v| v.is_finite()).then_some(h)
     }
 
-    /// The same transform expressed in coordinates scaled by `(sx, sy)` (e.g. 0.5 for a chroma
-    /// plane subsampled by 2): `S * H * S^-1`, with pixel centres kept at half-pixel offsets.
-    pub fn rescaled(&self, sx: f64, sy: f64) -> Homography {
-        // Plane coordinate p' = s * (p + 0.5) - 0.5.
-        let s = Homography([
+    /// The map from pixel coordinates of an image to those of the same image scaled by
+    /// `(sx, sy)`, pixel centres kept at half-pixel offsets: `p' = s * (p + 0.5) - 0.5`.
+    pub fn scaling(sx: f64, sy: f64) -> Homography {
+        Homography([
             sx,
             0.0,
             0.5 * sx - 0.5,
@@ -142,7 +141,13 @@ impl Homography {
             0.0,
             0.0,
             1.0,
-        ]);
+        ])
+    }
+
+    /// The same transform expressed in coordinates scaled by `(sx, sy)` (e.g. 0.5 for a chroma
+    /// plane subsampled by 2): `S * H * S^-1`, with pixel centres kept at half-pixel offsets.
+    pub fn rescaled(&self, sx: f64, sy: f64) -> Homography {
+        let s = Homography::scaling(sx, sy);
         let s_inv = s.inverse().expect("non-zero scale");
         s.compose(self).compose(&s_inv)
     }
