@@ -12,11 +12,68 @@ fn plugin_lists_its_elements_without_warnings() {
         out.status.success(),
         "gst-inspect-1.0 superpoint failed: {stderr}"
     );
-    assert!(stdout.contains("superpointdetect"), "{stdout}");
+    for element in [
+        "superpointdetect",
+        "superpointmatch",
+        "homographicwarp",
+        "superpointoverlay",
+    ] {
+        assert!(
+            stdout.contains(&format!("{element}: ")),
+            "{element} not listed:\n{stdout}"
+        );
+    }
     assert!(
         !stderr.contains("WARNING") && !stderr.contains("CRITICAL"),
         "warnings: {stderr}"
     );
+}
+
+#[test]
+fn every_element_inspects_cleanly_with_documented_properties() {
+    for element in [
+        "superpointdetect",
+        "superpointmatch",
+        "homographicwarp",
+        "superpointoverlay",
+    ] {
+        let out = gst_tool("gst-inspect-1.0", &[element]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "gst-inspect-1.0 {element}: {stderr}");
+        assert!(
+            stderr.trim().is_empty(),
+            "gst-inspect-1.0 {element} printed: {stderr}"
+        );
+        let props = stdout
+            .split("Element Properties:")
+            .nth(1)
+            .expect("a property section");
+        let mut own = 0;
+        for line in props.lines() {
+            // Property lines: two spaces, the name, padding, ':', the blurb.
+            let Some((name, blurb)) = line
+                .strip_prefix("  ")
+                .filter(|l| !l.starts_with(' '))
+                .and_then(|l| l.split_once(':'))
+            else {
+                continue;
+            };
+            let name = name.trim();
+            if name.is_empty() || name.contains(' ') || ["name", "parent", "qos"].contains(&name) {
+                continue;
+            }
+            own += 1;
+            assert!(
+                blurb.trim().len() > 15,
+                "{element}.{name} has no real blurb: {line}"
+            );
+        }
+        assert!(
+            own >= 5,
+            "{element}: only {own} own properties found:\n{props}"
+        );
+    }
 }
 
 #[test]
