@@ -9,7 +9,8 @@ use crate::onnx::{CELL, ModelInfo};
 use crate::postprocess::{self, Keypoint, KeypointScratch, PostParams};
 use crate::{Error, MIN_FRAME_SIDE};
 
-/// What to detect and at which size.
+/// What to detect and at which size. Pixel-valued settings (`post.border`, `post.nms_radius`) are
+/// frame pixels, also when `inference_width` x `inference_height` resizes the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct DetectorConfig {
     /// Post-processing.
@@ -154,7 +155,9 @@ impl Detector {
 }
 
 /// Turns one image's network outputs (`scores` `[H, W]` and `descriptors` `[256, H/8, W/8]` for
-/// the network input size of `geo`) into keypoints and descriptors in frame pixels.
+/// the network input size of `geo`) into keypoints and descriptors in frame pixels. The
+/// post-processing distances of `cfg` (`border`, `nms_radius`) are frame pixels whatever the
+/// network input size.
 pub fn decode(
     scores: &[f32],
     descriptors: &[f32],
@@ -168,11 +171,11 @@ pub fn decode(
     out.height = frame_size.1 as u32;
     out.keypoints.clear();
     out.descriptors.clear();
-    postprocess::extract_keypoints(
+    // border and nms-radius are frame pixels, also when the network input is resized.
+    postprocess::extract_keypoints_in_frame(
         scores,
-        geo.width,
-        geo.valid_width,
-        geo.valid_height,
+        geo,
+        frame_size,
         &cfg.post,
         &mut scratch.keypoints,
         &mut scratch.raw,

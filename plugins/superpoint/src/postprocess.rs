@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::frame::InputGeometry;
 use crate::onnx::{CELL, DESCRIPTOR_DIM};
 
 /// A keypoint in pixels ((0,0) = centre of the top-left pixel) with its detector score.
@@ -22,9 +23,12 @@ pub struct Keypoint {
 pub struct PostParams {
     /// Minimum heatmap probability.
     pub threshold: f32,
-    /// NMS radius in pixels (0 disables NMS).
+    /// NMS radius in frame pixels (0 disables NMS): a kept keypoint suppresses weaker ones at most
+    /// this far along both axes. With a resized network input it is converted to network pixels
+    /// per axis (see [`extract_keypoints_in_frame`]).
     pub nms_radius: usize,
-    /// Keypoints closer than this to the image edge are dropped.
+    /// Keypoints closer than this many frame pixels to the frame edge are dropped (measured from
+    /// pixel centres: kept positions lie within `[border, width - 1 - border]`).
     pub border: usize,
     /// Keep at most this many keypoints, best first (0 = all).
     pub max_keypoints: usize,
@@ -68,7 +72,8 @@ pub struct KeypointScratch {
 }
 
 /// Finds keypoints in a `width`-wide heatmap whose content occupies `valid_width` x
-/// `valid_height` (the rest is padding). Output is sorted by descending score.
+/// `valid_height` (the rest is padding), with the heatmap pixels taken as image pixels: `border`
+/// and `nms_radius` count heatmap pixels. Output is sorted by descending score.
 pub fn extract_keypoints(
     scores: &[f32],
     width: usize,
@@ -78,7 +83,50 @@ pub fn extract_keypoints(
     scratch: &mut KeypointScratch,
     out: &mut Vec<Keypoint>,
 ) {
+    let geo = InputGeometry {
+        width,
+        height: valid_height,
+        valid_width,
+        valid_height,
+        scale_x: 1.0,
+        scale_y: 1.0,
+    };
+    extract_keypoints_in_frame(
+        scores,
+        &geo,
+        (valid_width, valid_height),
+        params,
+        scratch,
+        out,
+    );
+}
+
+/// Finds keypoints in the heatmap of a network input of geometry `geo` (scores `[geo.height,
+/// geo.width]`, content in `valid_width` x `valid_height`) computed from a frame of
+/// `frame_size` pixels, with `border` and `nms_radius` in **frame pixels**:
+///
+/// - a keypoint is kept only when its frame position `geo.to_frame(x, y)` is at least `border`
+///   from every edge, i.e. within `[border, frame_width - 1 - border]` horizontally (likewise
+///   vertically);
+/// - a kept keypoint suppresses every weaker one whose frame position differs by at most
+///   `nms_radius` along both axes (heatmap pixels `floor(nms_radius / scale)` away on each axis).
+///
+/// When the frame is not resized (`scale` 1) both are the same in heatmap pixels. The output is in
+/// heatmap (network input) pixels, sorted by descending score; map it with
+/// [`InputGeometry::to_frame`].
+pub fn extract_keypoints_in_frame(
+    scores: &[f32],
+    geo: &InputGeometry,
+    frame_size: (usize, usize),
+    params: &PostParams,
+    scratch: &mut KeypointScratch,
+    out: &mut Vec<Keypoint>,
+) {
     out.clear();
+    let (width, valid_width, valid_height) = (geo.width, geo.valid_width, geo.valid_height);
+    if valid_width == 0 || valid_height == 0 {
+        return;
+    }
     let cands = &mut scratch.candidates;
     cands.clear();
     for y in 0..valid_height {
@@ -91,17 +139,21 @@ pub fn extract_keypoints(
     }
     // Best first; ties broken by position so results are deterministic.
     cands.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)).then(a.1.cmp(&b.1)));
-    let r = params.nms_radius;
-    let border = params.border;
+    let border = params.border as f32;
+    let (max_x, max_y) = (
+        frame_size.0 as f32 - 1.0 - border,
+        frame_size.1 as f32 - 1.0 - border,
+    );
     let inside = |x: usize, y: usize| {
-        x >= border && y >= border && x + border < valid_width && y + border < valid_height
+        let (fx, fy) = geo.to_frame(x as f32, y as f32);
+        fx >= border && fy >= border && fx <= max_x && fy <= max_y
     };
     let limit = if params.max_keypoints == 0 {
         usize::MAX
     } else {
         params.max_keypoints
     };
-    if r == 0 {
+    if params.nms_radius == 0 {
         for &(s, x, y) in cands.iter() {
             if out.len() >= limit {
                 break;
@@ -116,6 +168,14 @@ pub fn extract_keypoints(
         }
         return;
     }
+    // The radius in heatmap pixels along each axis: the most heatmap pixels whose frame distance
+    // (heatmap distance x scale) stays within nms_radius. The small slack absorbs rounding of
+    // ratios such as 4 / (120 / 64).
+    let radius = |scale: f32| {
+        let r = params.nms_radius as f32 / scale.max(f32::MIN_POSITIVE);
+        (r + 1e-4).floor().min(valid_width.max(valid_height) as f32) as usize
+    };
+    let (rx, ry) = (radius(geo.scale_x), radius(geo.scale_y));
     let sup = &mut scratch.suppressed;
     sup.clear();
     sup.resize(valid_width * valid_height, false);
@@ -128,9 +188,9 @@ pub fn extract_keypoints(
             continue;
         }
         // Greedy NMS as in the reference implementation: a kept point suppresses its
-        // (2r+1)^2 neighbourhood, even when it is itself later dropped for the border.
-        let (x0, x1) = (x.saturating_sub(r), (x + r).min(valid_width - 1));
-        for yy in y.saturating_sub(r)..=(y + r).min(valid_height - 1) {
+        // (2rx+1) x (2ry+1) neighbourhood, even when it is itself later dropped for the border.
+        let (x0, x1) = (x.saturating_sub(rx), (x + rx).min(valid_width - 1));
+        for yy in y.saturating_sub(ry)..=(y + ry).min(valid_height - 1) {
             sup[yy * valid_width + x0..=yy * valid_width + x1].fill(true);
         }
         if inside(x, y) {
@@ -256,6 +316,73 @@ mod tests {
         };
         extract_keypoints(&s, w, 17, 24, &p, &mut KeypointScratch::default(), &mut out);
         assert!(out.is_empty());
+    }
+
+    /// Keypoints of a 40x40 heatmap computed from a `frame` x `frame` image, in frame pixels.
+    fn run_resized(s: &[f32], frame: usize, p: PostParams) -> Vec<(f32, f32)> {
+        let scale = frame as f32 / 40.0;
+        let geo = InputGeometry {
+            width: 40,
+            height: 40,
+            valid_width: 40,
+            valid_height: 40,
+            scale_x: scale,
+            scale_y: scale,
+        };
+        let mut out = Vec::new();
+        extract_keypoints_in_frame(
+            s,
+            &geo,
+            (frame, frame),
+            &p,
+            &mut KeypointScratch::default(),
+            &mut out,
+        );
+        out.iter().map(|k| geo.to_frame(k.x, k.y)).collect()
+    }
+
+    #[test]
+    fn border_counts_frame_pixels_when_the_input_is_resized() {
+        // A 20x20 frame upscaled to 40x40: network x maps to frame (x + 0.5) / 2 - 0.5.
+        let mut s = vec![0.0; 40 * 40];
+        for (x, v) in [(7, 0.9), (8, 0.8), (9, 0.7), (30, 0.6), (31, 0.5)] {
+            s[20 * 40 + x] = v;
+        }
+        let p = PostParams {
+            nms_radius: 0,
+            ..Default::default()
+        };
+        // Frame x 3.25 and 3.75 are nearer than 4 px to the left edge, 15.25 to the right one
+        // (15 = 20 - 1 - 4); in network pixels all five would be kept.
+        assert_eq!(run_resized(&s, 20, p), vec![(4.25, 9.75), (14.75, 9.75)]);
+        // An 80x80 frame downscaled to 40x40: network x 2 is frame 4.5 (kept), 1 is 2.5.
+        let mut s = vec![0.0; 40 * 40];
+        s[20 * 40 + 1] = 0.9;
+        s[20 * 40 + 2] = 0.8;
+        assert_eq!(run_resized(&s, 80, p), vec![(4.5, 40.5)]);
+    }
+
+    #[test]
+    fn nms_radius_counts_frame_pixels_when_the_input_is_resized() {
+        let p = PostParams {
+            border: 0,
+            ..Default::default()
+        };
+        // Upscaled 2x: 7 network pixels are 3.5 frame pixels (suppressed by radius 4), 9 are 4.5.
+        let mut s = vec![0.0; 40 * 40];
+        s[20 * 40 + 10] = 0.9;
+        s[20 * 40 + 17] = 0.8;
+        s[20 * 40 + 19] = 0.7;
+        assert_eq!(run_resized(&s, 20, p), vec![(4.75, 9.75), (9.25, 9.75)]);
+        // Downscaled 2x: 3 network pixels are 6 frame pixels (kept), 2 are 4 (suppressed).
+        let mut s = vec![0.0; 40 * 40];
+        s[10 * 40 + 10] = 0.9;
+        s[10 * 40 + 13] = 0.8;
+        s[12 * 40 + 10] = 0.7;
+        assert_eq!(run_resized(&s, 80, p), vec![(20.5, 20.5), (26.5, 20.5)]);
+        // Unscaled, the same function is the plain heatmap NMS.
+        let k = run_resized(&s, 40, p);
+        assert_eq!(k, vec![(10.0, 10.0)]);
     }
 
     #[test]

@@ -20,16 +20,18 @@ pub struct ModelArgs {
     /// Minimum heatmap probability of a keypoint.
     #[arg(long, default_value_t = 0.015)]
     pub threshold: f32,
-    /// Non-maximum suppression radius in pixels.
+    /// Non-maximum suppression radius in image pixels (also with --inference-width/height).
     #[arg(long, default_value_t = 4)]
     pub nms_radius: usize,
-    /// Drop keypoints closer than this to the image edge (pixels).
+    /// Drop keypoints closer than this many image pixels to the image edge (also with
+    /// --inference-width/height).
     #[arg(long, default_value_t = 4)]
     pub border: usize,
     /// Keep at most this many keypoints (0 = all).
     #[arg(long, default_value_t = 1000)]
     pub max_keypoints: usize,
-    /// Network input width (0 = native size padded to a multiple of 8).
+    /// Network input width (0 = native size padded to a multiple of 8); give both or neither.
+    /// Keypoints are reported in image pixels either way.
     #[arg(long, default_value_t = 0)]
     pub inference_width: usize,
     /// Network input height (0 = native size).
