@@ -575,3 +575,257 @@ fn run_to_eos_error(lines: &[String]) -> String {
     }
     errors
 }
+
+/// Keypoints and descriptors of every buffer reaching the sink of `desc` (which must end in
+/// `fakesink name=sink`), with whether each carried a `GstVideoMeta` and its first stride.
+type Seen = (Vec<superpoint::Keypoint>, Vec<f32>, Option<i32>);
+
+fn run_pipeline(desc: &str) -> Vec<Seen> {
+    common::init();
+    let pipeline = gst::parse::launch(desc)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = pipeline.by_name("sink").unwrap();
+    let s = seen.clone();
+    sink.static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(buf) = info.buffer() {
+                let meta = buf
+                    .meta::<SuperPointKeypointsMeta>()
+                    .expect("keypoints meta");
+                s.lock().unwrap().push((
+                    meta.keypoints().to_vec(),
+                    meta.descriptors().to_vec(),
+                    buf.meta::<gst_video::VideoMeta>().map(|m| m.stride()[0]),
+                ));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        )
+        .expect("EOS or an error within 60 s");
+    pipeline.set_state(gst::State::Null).unwrap();
+    if let gst::MessageView::Error(e) = msg.view() {
+        panic!("{} | {}", e.error(), e.debug().unwrap_or_default());
+    }
+    std::mem::take(&mut *seen.lock().unwrap())
+}
+
+#[test]
+fn rawvideoparse_strides_give_the_keypoints_of_the_image_file() {
+    // GRAY8 161x120: the caps layout pads rows to 164 bytes; rawvideoparse describes its real
+    // layout (rows of 161 or 192 bytes) in a GstVideoMeta.
+    let (w, h) = (161usize, 120usize);
+    let gray = common::luma_of(&common::graf_rgb(w, h));
+    let pid = std::process::id();
+    let image = std::env::temp_dir().join(format!("stride-{pid}.pgm"));
+    common::write_pgm(&image, &gray, w, h);
+    // What `superpoint detect` gives on the image file (same loader, same detector).
+    let img = superpoint::image_io::OwnedImage::load(&image).unwrap();
+    let mut det = Detector::new(
+        &common::random_model(),
+        &EngineOptions::default(),
+        DetectorConfig {
+            descriptors: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut want = Detections::default();
+    det.detect(&img.frame().unwrap(), &mut want).unwrap();
+    assert!(want.keypoints.len() > 20);
+    for stride in [161usize, 192] {
+        let mut raw = vec![0xA5u8; stride * h];
+        for y in 0..h {
+            raw[y * stride..y * stride + w].copy_from_slice(&gray[y * w..(y + 1) * w]);
+        }
+        let path = std::env::temp_dir().join(format!("stride-{pid}-{stride}.raw"));
+        std::fs::write(&path, &raw).unwrap();
+        let seen = run_pipeline(&format!(
+            "filesrc location={} ! rawvideoparse format=gray8 width={w} height={h} plane-strides=<{stride}> ! superpointdetect model={} ! fakesink name=sink",
+            path.display(),
+            common::random_model().display()
+        ));
+        assert_eq!(seen.len(), 1, "stride {stride}");
+        let (kps, desc, meta_stride) = &seen[0];
+        assert_eq!(
+            *meta_stride,
+            Some(stride as i32),
+            "the buffer carries the real stride"
+        );
+        assert_eq!(kps, &want.keypoints, "stride {stride}");
+        assert_eq!(desc, &want.descriptors, "stride {stride}");
+        std::fs::remove_file(path).ok();
+    }
+    std::fs::remove_file(image).ok();
+}
+
+#[test]
+fn video_meta_strides_and_offsets_are_used_in_every_format() {
+    use gst_video::VideoFormat as F;
+    let (w, h) = (161usize, 120usize);
+    let rgb = common::graf_rgb(w, h);
+    let gray = common::luma_of(&rgb);
+    let lib_gray = library_detect(&gray, w, h, w, PixelLayout::Gray);
+    let lib_rgb = library_detect(&rgb, w, h, w * 3, PixelLayout::RGB);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let chroma = vec![128u8; cw * ch];
+    let four = |order: [usize; 3]| -> Vec<u8> {
+        rgb.chunks_exact(3)
+            .flat_map(|p| [p[order[0]], p[order[1]], p[order[2]], 255])
+            .collect()
+    };
+    let bgr: Vec<u8> = rgb
+        .chunks_exact(3)
+        .flat_map(|p| [p[2], p[1], p[0]])
+        .collect();
+    type Case = (F, Vec<Vec<u8>>, Vec<usize>, Vec<usize>, bool);
+    let cases: Vec<Case> = vec![
+        (F::Gray8, vec![gray.clone()], vec![w], vec![h], true),
+        (
+            F::I420,
+            vec![gray.clone(), chroma.clone(), chroma.clone()],
+            vec![w, cw, cw],
+            vec![h, ch, ch],
+            true,
+        ),
+        (
+            F::Nv12,
+            vec![gray.clone(), vec![128u8; cw * 2 * ch]],
+            vec![w, cw * 2],
+            vec![h, ch],
+            true,
+        ),
+        (F::Rgb, vec![rgb.clone()], vec![w * 3], vec![h], false),
+        (F::Bgr, vec![bgr], vec![w * 3], vec![h], false),
+        (F::Rgbx, vec![four([0, 1, 2])], vec![w * 4], vec![h], false),
+        (F::Bgra, vec![four([2, 1, 0])], vec![w * 4], vec![h], false),
+    ];
+    for (format, planes, row_bytes, heights, is_gray) in cases {
+        let mut hs = harness(&format!(
+            "video/x-raw,format={},width={w},height={h},framerate=30/1",
+            format.to_str()
+        ));
+        for (lead, pad) in [(0, 0), (100, 31), (7, 64)] {
+            let buf = common::buffer_with_video_meta(
+                format,
+                (w as u32, h as u32),
+                &planes,
+                &row_bytes,
+                &heights,
+                lead,
+                pad,
+            );
+            let out = hs.push_and_pull(buf).unwrap();
+            let (kps, _) = check_meta(&out, w as u32, h as u32);
+            let want = if is_gray { &lib_gray } else { &lib_rgb };
+            assert_eq!(kps, want.keypoints, "{format:?} lead {lead} pad {pad}");
+        }
+    }
+}
+
+/// Distance of a keypoint to the nearest frame edge, from pixel centres.
+fn edge_distance(k: &superpoint::Keypoint, w: usize, h: usize) -> f32 {
+    k.x.min(k.y)
+        .min(w as f32 - 1.0 - k.x)
+        .min(h as f32 - 1.0 - k.y)
+}
+
+/// Keypoints of the element on a graf crop of `w` x `h` with the given properties.
+fn element_keypoints(w: usize, h: usize, props: &[(&str, u32)]) -> Vec<superpoint::Keypoint> {
+    let mut hs = harness(&format!(
+        "video/x-raw,format=GRAY8,width={w},height={h},framerate=30/1"
+    ));
+    let el = hs.element().unwrap();
+    for (k, v) in props {
+        el.set_property(k, *v);
+    }
+    let gray = common::luma_of(&common::graf_rgb(w, h));
+    let out = push(&mut hs, gray);
+    out.meta::<SuperPointKeypointsMeta>()
+        .unwrap()
+        .keypoints()
+        .to_vec()
+}
+
+/// Checks that `border` and `nms-radius` act in frame pixels for a `w` x `h` frame resized to
+/// `iw` x `ih`; returns the keypoints with border=4, nms-radius=4 and those with border=0.
+fn check_frame_pixel_settings(
+    (w, h): (usize, usize),
+    (iw, ih): (u32, u32),
+) -> (Vec<superpoint::Keypoint>, Vec<superpoint::Keypoint>) {
+    let props = |border: u32| {
+        vec![
+            ("inference-width", iw),
+            ("inference-height", ih),
+            ("border", border),
+            ("nms-radius", 4),
+            ("max-keypoints", 0),
+        ]
+    };
+    let kps = element_keypoints(w, h, &props(4));
+    let all = element_keypoints(w, h, &props(0));
+    assert!(kps.len() > 20, "{} keypoints", kps.len());
+    // No keypoint within 4 frame pixels of the edge...
+    let nearest = kps
+        .iter()
+        .map(|k| edge_distance(k, w, h))
+        .fold(f32::INFINITY, f32::min);
+    assert!(nearest >= 4.0, "a keypoint {nearest} px from the edge");
+    // ...and exactly the border=0 keypoints that are not (the border is applied after NMS, so
+    // this is an identity).
+    let filtered: Vec<_> = all
+        .iter()
+        .copied()
+        .filter(|k| edge_distance(k, w, h) >= 4.0)
+        .collect();
+    assert_eq!(kps, filtered);
+    assert!(filtered.len() < all.len(), "the border removed nothing");
+    // Non-maximum suppression: kept keypoints are more than 4 frame pixels apart on some axis.
+    for (i, a) in all.iter().enumerate() {
+        for b in &all[i + 1..] {
+            let d = (a.x - b.x).abs().max((a.y - b.y).abs());
+            assert!(d > 4.0 - 1e-3, "{a:?} and {b:?} are {d} px apart");
+        }
+    }
+    (kps, all)
+}
+
+#[test]
+fn border_and_nms_radius_are_frame_pixels_when_upscaled() {
+    // 160x120 run at 320x240: one network pixel is half a frame pixel.
+    check_frame_pixel_settings((160, 120), (320, 240));
+}
+
+#[test]
+fn border_and_nms_radius_are_frame_pixels_when_downscaled() {
+    // 320x240 run at 160x120: one network pixel is two frame pixels. Counted in network pixels,
+    // border=4 would keep nothing nearer than 8.5 px to the edge and nms-radius=4 nothing nearer
+    // than 10 px to a stronger keypoint.
+    let (w, h) = (320, 240);
+    let (kps, all) = check_frame_pixel_settings((w, h), (160, 120));
+    let nearest = kps
+        .iter()
+        .map(|k| edge_distance(k, w, h))
+        .fold(f32::INFINITY, f32::min);
+    assert!(nearest < 8.0, "nearest keypoint {nearest} px from the edge");
+    let closest = all
+        .iter()
+        .enumerate()
+        .flat_map(|(i, a)| {
+            all[i + 1..]
+                .iter()
+                .map(move |b| (a.x - b.x).abs().max((a.y - b.y).abs()))
+        })
+        .fold(f32::INFINITY, f32::min);
+    assert!(closest <= 8.0, "closest pair {closest} px apart");
+}

@@ -9,6 +9,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::VideoFormat;
+use gst_video::prelude::*;
 
 use superpoint::batching::{BatchPolicy, BatchedDetector};
 use superpoint::json::FrameRecord;
@@ -140,6 +141,28 @@ struct State {
     json: Option<BufWriter<File>>,
     json_path: Option<String>,
     frame_count: u64,
+    /// The last configuration asked for while playing that was invalid (warned about once; the
+    /// detector keeps its last valid one until the settings change again).
+    rejected: Option<DetectorConfig>,
+}
+
+impl State {
+    /// Flushes json-location to the file.
+    fn flush_json(&mut self) -> Result<(), gst::ErrorMessage> {
+        if let Some(json) = self.json.as_mut() {
+            json.flush().map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::Write,
+                    [
+                        "cannot write json-location {}: {} (check the disk space and the permissions)",
+                        self.json_path.as_deref().unwrap_or_default(),
+                        e
+                    ]
+                )
+            })?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Default)]
@@ -202,14 +225,14 @@ impl ObjectImpl for SuperPointDetect {
                     .build(),
                 glib::ParamSpecUInt::builder("nms-radius")
                     .nick("NMS radius")
-                    .blurb("Non-maximum suppression radius in pixels of the network input (0 = off)")
+                    .blurb("Non-maximum suppression radius in frame pixels (0 = off): a keypoint suppresses weaker ones at most this far along both axes, also when inference-width/height resize the frame")
                     .maximum(64)
                     .default_value(DEFAULT_NMS_RADIUS)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("border")
                     .nick("Border")
-                    .blurb("Drop keypoints closer than this many pixels to the frame edge")
+                    .blurb("Drop keypoints closer than this many frame pixels to the frame edge (kept keypoints lie within [border, width - 1 - border]), also when inference-width/height resize the frame")
                     .maximum(1024)
                     .default_value(DEFAULT_BORDER)
                     .mutable_playing()
@@ -223,21 +246,21 @@ impl ObjectImpl for SuperPointDetect {
                     .build(),
                 glib::ParamSpecUInt::builder("inference-width")
                     .nick("Inference width")
-                    .blurb("Resize frames to this width for the network (0 = native size, padded to a multiple of 8; otherwise >= 16, rounded down to a multiple of 8). Set together with inference-height; coordinates stay in frame pixels")
+                    .blurb("Resize frames to this width for the network (0 = native size, padded to a multiple of 8; otherwise >= 16, rounded down to a multiple of 8). Set together with inference-height: both 0, or both >= 16. While playing, the pair takes effect at the next frame once it is valid; until then the last valid size is kept and one warning is posted. Keypoints, border and nms-radius stay in frame pixels")
                     .maximum(8192)
                     .default_value(0)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("inference-height")
                     .nick("Inference height")
-                    .blurb("Resize frames to this height for the network (0 = native size). Set together with inference-width")
+                    .blurb("Resize frames to this height for the network (0 = native size, otherwise >= 16, rounded down to a multiple of 8). Set together with inference-width (see there)")
                     .maximum(8192)
                     .default_value(0)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecBoolean::builder("descriptors")
                     .nick("Descriptors")
-                    .blurb("Compute 256-D descriptors for the keypoints (needed by superpointmatch)")
+                    .blurb("Compute 256-D descriptors for the keypoints (needed by superpointmatch). A model without a descriptor output needs FALSE: at start TRUE is an error, while playing it is ignored with a warning")
                     .default_value(true)
                     .mutable_playing()
                     .build(),
@@ -269,7 +292,7 @@ impl ObjectImpl for SuperPointDetect {
                     .build(),
                 glib::ParamSpecString::builder("json-location")
                     .nick("JSON location")
-                    .blurb("Write one JSON object per frame (frame, pts, width, height, model, keypoints [[x,y,score]]) to this JSON Lines file; unset = none. Applies on the next start")
+                    .blurb("Write one JSON object per frame (frame, pts, width, height, model, keypoints [[x,y,score]] in frame pixels) to this JSON Lines file; unset = none. Each line is flushed to the file before its buffer goes downstream, so the file is complete when EOS reaches the bus and a killed process loses at most the frame in flight. Applies on the next start")
                     .mutable_ready()
                     .build(),
             ]
@@ -490,27 +513,33 @@ impl BaseTransformImpl for SuperPointDetect {
             json,
             json_path: settings.json_location.clone(),
             frame_count: 0,
+            rejected: None,
         });
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        if let Some(mut state) = self.state.lock().unwrap().take()
-            && let Some(mut json) = state.json.take()
-        {
-            json.flush().map_err(|e| {
-                gst::error_msg!(
-                    gst::ResourceError::Write,
-                    [
-                        "cannot write json-location {}: {}",
-                        state.json_path.unwrap_or_default(),
-                        e
-                    ]
-                )
-            })?;
-        }
+        let state = self.state.lock().unwrap().take();
         *self.video_info.lock().unwrap() = None;
+        if let Some(mut state) = state {
+            state.flush_json()?;
+        }
         Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        // Lines are flushed per frame; flushing again before EOS travels on makes sure nothing is
+        // left in the buffer when the application sees EOS on the bus.
+        if let gst::EventView::Eos(_) = event.view() {
+            let flushed = match self.state.lock().unwrap().as_mut() {
+                Some(state) => state.flush_json(),
+                None => Ok(()),
+            };
+            if let Err(e) = flushed {
+                self.post_error_message(e);
+            }
+        }
+        self.parent_sink_event(event)
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
@@ -537,6 +566,7 @@ impl BaseTransformImpl for SuperPointDetect {
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = self.settings.lock().unwrap().clone();
+        self.apply_settings(&settings)?;
         let Some(info) = self.video_info.lock().unwrap().clone() else {
             gst::element_imp_error!(
                 self,
@@ -550,17 +580,6 @@ impl BaseTransformImpl for SuperPointDetect {
             gst::element_imp_error!(self, gst::CoreError::StateChange, ["not started"]);
             return Err(gst::FlowError::Flushing);
         };
-        let config = settings.detector_config();
-        if *state.detector.config() != config
-            && let Err(e) = state.detector.set_config(config)
-        {
-            gst::element_imp_error!(
-                self,
-                gst::LibraryError::Settings,
-                ["invalid settings: {}", e]
-            );
-            return Err(gst::FlowError::Error);
-        }
         {
             let frame =
                 gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).map_err(|_| {
@@ -571,13 +590,34 @@ impl BaseTransformImpl for SuperPointDetect {
                     );
                     gst::FlowError::Error
                 })?;
-            let layout = layout_of(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
-            let plane = frame.plane_data(0).map_err(|_| gst::FlowError::Error)?;
+            let layout = layout_of(frame.format()).ok_or(gst::FlowError::NotNegotiated)?;
+            // The stride and offset of the mapped frame come from the buffer's GstVideoMeta when
+            // it has one (decoders, cameras, rawvideoparse), else from the caps.
+            let stride = frame.plane_stride()[0];
+            let Ok(stride) = usize::try_from(stride) else {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    [
+                        "negative row stride {} (bottom-up frame) is not supported: insert videoflip method=vertical-flip ! videoconvert before superpointdetect",
+                        stride
+                    ]
+                );
+                return Err(gst::FlowError::NotSupported);
+            };
+            let plane = frame.plane_data(0).map_err(|_| {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Decode,
+                    ["cannot read the first plane of the video frame"]
+                );
+                gst::FlowError::Error
+            })?;
             let input = Frame::new(
                 plane,
-                info.width() as usize,
-                info.height() as usize,
-                info.stride()[0] as usize,
+                frame.width() as usize,
+                frame.height() as usize,
+                stride,
                 layout,
             )
             .and_then(|f| state.detector.detect(&f, &mut state.detections));
@@ -612,15 +652,17 @@ impl BaseTransformImpl for SuperPointDetect {
                 model: model_id,
                 keypoints: det.keypoints.iter().map(|k| [k.x, k.y, k.score]).collect(),
             };
+            // One write (and flush) per frame: a killed process loses at most this frame.
             let written = serde_json::to_writer(&mut *json, &record)
                 .map_err(std::io::Error::other)
-                .and_then(|_| json.write_all(b"\n"));
+                .and_then(|_| json.write_all(b"\n"))
+                .and_then(|_| json.flush());
             if let Err(e) = written {
                 gst::element_imp_error!(
                     self,
                     gst::ResourceError::Write,
                     [
-                        "cannot write json-location {}: {}",
+                        "cannot write json-location {}: {} (check the disk space and the permissions)",
                         state.json_path.as_deref().unwrap_or_default(),
                         e
                     ]
@@ -647,5 +689,49 @@ impl BaseTransformImpl for SuperPointDetect {
         }
         SuperPointKeypointsMeta::add(buf, data);
         Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+impl SuperPointDetect {
+    /// Brings the detector to the settings before a frame. Settings changed while playing that
+    /// are not valid together (e.g. inference-width set, inference-height not yet) leave the last
+    /// valid configuration in place: one warning per rejected configuration, the stream goes on.
+    fn apply_settings(&self, settings: &Settings) -> Result<(), gst::FlowError> {
+        let wanted = settings.detector_config();
+        let warning = {
+            let mut guard = self.state.lock().unwrap();
+            let Some(state) = guard.as_mut() else {
+                return Ok(());
+            };
+            if *state.detector.config() == wanted || state.rejected == Some(wanted) {
+                return Ok(());
+            }
+            let kept = *state.detector.config();
+            match state.detector.set_config(wanted) {
+                Ok(()) => {
+                    state.rejected = None;
+                    gst::info!(CAT, imp = self, "settings applied: {:?}", wanted);
+                    None
+                }
+                Err(e) => {
+                    state.rejected = Some(wanted);
+                    Some(format!(
+                        "ignoring the new settings until they are valid, keeping the last valid ones (inference {}x{}, threshold {}, nms-radius {}, border {}, max-keypoints {}, descriptors {}): {}",
+                        kept.inference_width,
+                        kept.inference_height,
+                        kept.post.threshold,
+                        kept.post.nms_radius,
+                        kept.post.border,
+                        kept.post.max_keypoints,
+                        kept.descriptors,
+                        e
+                    ))
+                }
+            }
+        };
+        if let Some(w) = warning {
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ["{}", w]);
+        }
+        Ok(())
     }
 }

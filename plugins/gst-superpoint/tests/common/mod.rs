@@ -64,3 +64,49 @@ pub fn luma_of(rgb: &[u8]) -> Vec<u8> {
         .map(|p| (superpoint::frame::luma(p[0], p[1], p[2]) * 255.0).round() as u8)
         .collect()
 }
+
+/// A buffer holding `planes` (packed rows of `row_bytes[i]` bytes, `heights[i]` rows) laid out
+/// as a decoder or camera might: `lead` junk bytes first, every row padded by `pad` junk bytes
+/// (0xA5), described by a `GstVideoMeta` whose strides and offsets differ from the caps layout.
+pub fn buffer_with_video_meta(
+    format: gst_video::VideoFormat,
+    (width, height): (u32, u32),
+    planes: &[Vec<u8>],
+    row_bytes: &[usize],
+    heights: &[usize],
+    lead: usize,
+    pad: usize,
+) -> gst::Buffer {
+    let mut data = vec![0xA5u8; lead];
+    let mut offsets = Vec::new();
+    let mut strides = Vec::new();
+    for ((plane, &rb), &ph) in planes.iter().zip(row_bytes).zip(heights) {
+        assert_eq!(plane.len(), rb * ph);
+        offsets.push(data.len());
+        strides.push((rb + pad) as i32);
+        for row in plane.chunks_exact(rb) {
+            data.extend_from_slice(row);
+            data.extend(std::iter::repeat_n(0xA5u8, pad));
+        }
+    }
+    let mut buf = gst::Buffer::from_mut_slice(data);
+    gst_video::VideoMeta::add_full(
+        buf.get_mut().unwrap(),
+        gst_video::VideoFrameFlags::empty(),
+        format,
+        width,
+        height,
+        &offsets,
+        &strides,
+    )
+    .unwrap();
+    buf
+}
+
+/// Writes `gray` (`w` x `h`, packed) as a binary PGM file, the format `superpoint detect` reads
+/// like PNG and JPEG.
+pub fn write_pgm(path: &std::path::Path, gray: &[u8], w: usize, h: usize) {
+    let mut bytes = format!("P5\n{w} {h}\n255\n").into_bytes();
+    bytes.extend_from_slice(gray);
+    std::fs::write(path, bytes).unwrap();
+}
