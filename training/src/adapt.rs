@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -17,7 +17,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::config::AdaptConfig;
 use crate::model::{SuperPointNet, heatmap};
-use crate::photos::load_gray;
+use crate::photos::{CropWindow, load_gray, load_gray_cover, load_gray_window};
 use crate::runlog::Progress;
 use crate::synth::mix;
 use crate::warp::{grid, sample, warp_images};
@@ -29,6 +29,20 @@ pub struct LabelEntry {
     pub path: PathBuf,
     /// `[x, y, aggregated score]`, best first.
     pub keypoints: Vec<[f32; 3]>,
+    /// Where the labelled crop lies in the photo; absent for a centre crop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<CropWindow>,
+}
+
+impl LabelEntry {
+    /// The labelled `width` x `height` crop as grey values in [0, 1].
+    pub fn load_crop(&self, width: usize, height: usize) -> anyhow::Result<Vec<f32>> {
+        let bytes = match &self.window {
+            Some(w) => load_gray_window(&self.path, w, width, height)?,
+            None => load_gray(&self.path, width, height)?,
+        };
+        Ok(bytes.iter().map(|&v| v as f32 / 255.0).collect())
+    }
 }
 
 /// The pseudo-label file.
@@ -145,11 +159,15 @@ pub fn adapt(
     anyhow::ensure!(!photos.is_empty(), "no photos to label");
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let (h, w) = (cfg.height, cfg.width);
-    let photos = if cfg.max_photos > 0 && photos.len() > cfg.max_photos {
-        &photos[..cfg.max_photos]
-    } else {
-        photos
-    };
+    // A seeded shuffle, so that `max_photos` draws from every folder rather than the first.
+    let mut order: Vec<&PathBuf> = photos.iter().collect();
+    if cfg.max_photos > 0 && photos.len() > cfg.max_photos {
+        use rand::seq::SliceRandom;
+        order.shuffle(&mut Pcg64::seed_from_u64(mix(cfg.seed, 0x5E1EC7)));
+        order.truncate(cfg.max_photos);
+    }
+    let photos = order;
+    let (cover_h, cover_w) = (cfg.cover_height.max(h), cfg.cover_width.max(w));
     let post = PostParams {
         threshold: cfg.threshold,
         nms_radius: cfg.nms_radius,
@@ -164,10 +182,38 @@ pub fn adapt(
     let mut skipped = 0usize;
     // Photos are decoded in parallel a chunk at a time; the network runs one photo's warps per batch.
     for (ci, chunk) in photos.chunks(16).enumerate() {
-        let loaded: Vec<anyhow::Result<Vec<u8>>> =
-            chunk.par_iter().map(|p| load_gray(p, w, h)).collect();
+        let loaded: Vec<anyhow::Result<(Vec<u8>, Option<CropWindow>)>> = chunk
+            .par_iter()
+            .enumerate()
+            .map(|(j, p)| {
+                if (cover_h, cover_w) == (h, w) {
+                    return Ok((load_gray(p, w, h)?, None));
+                }
+                // A random crop of the photo resized to cover cover_w x cover_h.
+                let cover = load_gray_cover(p, cover_w, cover_h)?;
+                let mut rng = Pcg64::seed_from_u64(mix(cfg.seed ^ 0xC0B, (ci * 16 + j) as u64));
+                let window = CropWindow {
+                    x: rng.random_range(0..=cover.width() as usize - w),
+                    y: rng.random_range(0..=cover.height() as usize - h),
+                    cover_width: cover_w,
+                    cover_height: cover_h,
+                };
+                let crop = image::imageops::crop_imm(
+                    &cover,
+                    window.x as u32,
+                    window.y as u32,
+                    w as u32,
+                    h as u32,
+                );
+                Ok((crop.to_image().into_raw(), Some(window)))
+            })
+            .collect();
         for (j, (path, img)) in chunk.iter().zip(loaded).enumerate() {
             let idx = ci * 16 + j;
+            let (img, window) = match img {
+                Ok(x) => (Ok(x.0), x.1),
+                Err(e) => (Err(e), None),
+            };
             // One unreadable file in a large folder should not stop the run.
             let img = match img {
                 Ok(i) => i,
@@ -205,8 +251,9 @@ pub fn adapt(
                     .with_context(|| format!("cannot write {}", f.display()))?;
             }
             entries.push(LabelEntry {
-                path: path.clone(),
+                path: (*path).clone(),
                 keypoints,
+                window,
             });
             progress.update(idx + 1, "");
         }

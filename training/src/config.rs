@@ -123,6 +123,9 @@ pub struct MagicPointConfig {
     pub steps: usize,
     /// Adam learning rate.
     pub learning_rate: f64,
+    /// The learning rate decays (cosine) to `learning_rate * lr_final_fraction` at the last step;
+    /// 1 keeps it constant.
+    pub lr_final_fraction: f64,
     /// Seed of the synthetic stream, the augmentation and the initial weights.
     pub seed: u64,
     /// Average and log the loss every this many steps.
@@ -141,6 +144,7 @@ impl Default for MagicPointConfig {
             batch_size: 64,
             steps: 200_000,
             learning_rate: 1e-3,
+            lr_final_fraction: 1.0,
             seed: 0,
             log_every: 100,
             checkpoint_every: 5_000,
@@ -192,6 +196,13 @@ pub struct AdaptConfig {
     pub height: usize,
     /// See `height`.
     pub width: usize,
+    /// When larger than `height` (`width`), photos are resized to cover
+    /// `cover_width` x `cover_height` and a random `width` x `height` crop is labelled (its
+    /// position is saved with the labels), so pixels keep more of the photo's detail; 0 = a
+    /// centre crop of the photo resized to cover `width` x `height`.
+    pub cover_height: usize,
+    /// See `cover_height`.
+    pub cover_width: usize,
     /// Random homographies per photo (the identity is added).
     pub num_homographies: usize,
     /// Warped images per forward pass.
@@ -219,6 +230,8 @@ impl Default for AdaptConfig {
         AdaptConfig {
             height: 240,
             width: 320,
+            cover_height: 0,
+            cover_width: 0,
             num_homographies: 100,
             batch_size: 25,
             homography: HomographyParams::default(),
@@ -233,6 +246,18 @@ impl Default for AdaptConfig {
     }
 }
 
+/// The descriptor objective of joint training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DescriptorLoss {
+    /// The paper's hinge loss over all pairs of cells (λ_d, m_p, m_n, cell_radius).
+    Hinge,
+    /// Symmetric InfoNCE on one point per cell of image 1 (jittered inside the cell) and its
+    /// position in image 2, sampled as the detector samples descriptors (temperature,
+    /// negative_radius).
+    Infonce,
+}
+
 /// Joint SuperPoint training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -243,8 +268,17 @@ pub struct JointConfig {
     pub steps: usize,
     /// Adam learning rate.
     pub learning_rate: f64,
+    /// The learning rate decays (cosine) to `learning_rate * lr_final_fraction` at the last step;
+    /// 1 keeps it constant.
+    pub lr_final_fraction: f64,
     /// Weight of the descriptor loss (λ).
     pub lambda: f64,
+    /// Descriptor objective: `hinge` (the paper's) or `infonce`.
+    pub descriptor_loss: DescriptorLoss,
+    /// InfoNCE softmax temperature.
+    pub temperature: f64,
+    /// InfoNCE: points closer than this (pixels) to a positive are not its negatives.
+    pub negative_radius: f64,
     /// Weight of positive pairs in the descriptor hinge loss (λ_d).
     pub lambda_d: f64,
     /// Positive margin (m_p).
@@ -261,8 +295,17 @@ pub struct JointConfig {
     pub checkpoint_every: usize,
     /// Homographies between the two images of a pair.
     pub homographic: HomographicConfig,
+    /// When enabled, the first image of a pair is itself a random warp of the labelled crop
+    /// (another patch, scale and angle at every step) instead of the crop as it is.
+    pub view_homographic: HomographicConfig,
     /// Photometric augmentation (independently on both images).
     pub photometric: PhotometricConfig,
+    /// Validate every this many steps (0 = never) when held-back photos are given.
+    pub val_every: usize,
+    /// Validation: warped images per held-back photo.
+    pub val_warps: usize,
+    /// Validation: held-back photos are downscaled to this longer side.
+    pub val_max_side: usize,
 }
 
 impl Default for JointConfig {
@@ -271,7 +314,11 @@ impl Default for JointConfig {
             batch_size: 16,
             steps: 100_000,
             learning_rate: 1e-3,
+            lr_final_fraction: 1.0,
             lambda: 1e-4,
+            descriptor_loss: DescriptorLoss::Hinge,
+            temperature: 0.1,
+            negative_radius: 4.0,
             lambda_d: 250.0,
             positive_margin: 1.0,
             negative_margin: 0.2,
@@ -286,10 +333,17 @@ impl Default for JointConfig {
                 },
                 ..HomographicConfig::default()
             },
+            view_homographic: HomographicConfig {
+                enable: false,
+                ..HomographicConfig::default()
+            },
             photometric: PhotometricConfig {
                 motion_blur_max_kernel: 3,
                 ..PhotometricConfig::default()
             },
+            val_every: 0,
+            val_warps: 2,
+            val_max_side: 320,
         }
     }
 }
@@ -336,6 +390,65 @@ impl Config {
         c
     }
 
+    /// The CPU recipe: every stage end to end in about two hours on two CPU cores, chosen for
+    /// sample efficiency by short measured runs (training/README.md, "The CPU recipe").
+    pub fn cpu() -> Self {
+        let mut c = Config::default();
+        // MagicPoint at 96x128 in batches of 16 (about 1 step/s on 2 cores), the learning rate
+        // decaying to 5% so the last steps settle instead of oscillating.
+        c.synth.height = 96;
+        c.synth.width = 128;
+        c.magicpoint.batch_size = 16;
+        c.magicpoint.steps = 2_400;
+        c.magicpoint.lr_final_fraction = 0.05;
+        c.magicpoint.log_every = 20;
+        c.magicpoint.checkpoint_every = 100;
+        c.eval.images = 256;
+        c.eval.batch_size = 16;
+        // Homographic Adaptation on many photos with few warps: a random 120x160 crop of each
+        // photo resized to cover 240x320 (photo detail at about the scale of evaluation).
+        c.adapt.height = 120;
+        c.adapt.width = 160;
+        c.adapt.cover_height = 240;
+        c.adapt.cover_width = 320;
+        c.adapt.num_homographies = 10;
+        c.adapt.batch_size = 11;
+        c.adapt.max_photos = 1_200;
+        // Joint training: both images of a pair are random warps of the labelled crop, with the
+        // rotations of the evaluation (±30°, not ±90°), and the InfoNCE descriptor loss.
+        c.train.batch_size = 8;
+        c.train.steps = 1_500;
+        c.train.lr_final_fraction = 0.05;
+        c.train.lambda = 1.0;
+        c.train.descriptor_loss = DescriptorLoss::Infonce;
+        c.train.homographic.params = HomographyParams::default();
+        c.train.view_homographic = HomographicConfig {
+            enable: true,
+            params: HomographyParams {
+                perspective: 0.1,
+                scale: 0.25,
+                rotation: 0.2,
+                translation: 1.0,
+                patch_ratio: 0.85,
+            },
+            valid_border_margin: 2,
+        };
+        c.train.log_every = 10;
+        c.train.checkpoint_every = 50;
+        c.train.val_every = 100;
+        c
+    }
+
+    /// A named preset: `paper` (the defaults), `cpu` or `small`.
+    pub fn preset(name: &str) -> anyhow::Result<Self> {
+        match name {
+            "paper" => Ok(Config::default()),
+            "cpu" => Ok(Config::cpu()),
+            "small" => Ok(Config::small()),
+            other => anyhow::bail!("unknown preset {other:?}: choose paper, cpu or small"),
+        }
+    }
+
     /// Checks every section.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.synth.validate()?;
@@ -345,7 +458,7 @@ impl Config {
             "magicpoint",
             m.batch_size,
             m.steps,
-            m.learning_rate,
+            (m.learning_rate, m.lr_final_fraction),
             m.log_every,
         )?;
         m.photometric.validate("magicpoint")?;
@@ -376,7 +489,13 @@ impl Config {
             .validate()
             .map_err(|e| anyhow::anyhow!("adapt.homography: {e}"))?;
         let t = &self.train;
-        check_training("train", t.batch_size, t.steps, t.learning_rate, t.log_every)?;
+        check_training(
+            "train",
+            t.batch_size,
+            t.steps,
+            (t.learning_rate, t.lr_final_fraction),
+            t.log_every,
+        )?;
         anyhow::ensure!(
             t.lambda >= 0.0
                 && t.lambda_d >= 0.0
@@ -385,6 +504,18 @@ impl Config {
                 && t.negative_margin.is_finite(),
             "train: lambda, lambda_d >= 0, cell_radius > 0, finite margins"
         );
+        anyhow::ensure!(
+            t.temperature > 0.0 && t.negative_radius >= 0.0,
+            "train: temperature > 0 and negative_radius >= 0"
+        );
+        anyhow::ensure!(
+            t.val_warps > 0 && t.val_max_side >= 64,
+            "train: val_warps > 0 and val_max_side >= 64"
+        );
+        t.view_homographic
+            .params
+            .validate()
+            .map_err(|e| anyhow::anyhow!("train.view_homographic.params: {e}"))?;
         t.photometric.validate("train")?;
         t.homographic
             .params
@@ -406,9 +537,13 @@ fn check_training(
     section: &str,
     batch: usize,
     steps: usize,
-    lr: f64,
+    (lr, final_fraction): (f64, f64),
     log_every: usize,
 ) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&final_fraction),
+        "{section}.lr_final_fraction must be within [0, 1], got {final_fraction}"
+    );
     anyhow::ensure!(batch > 0, "{section}.batch_size must be positive");
     anyhow::ensure!(steps > 0, "{section}.steps must be positive");
     anyhow::ensure!(
@@ -430,6 +565,13 @@ mod tests {
         assert_eq!(back, c);
         c.validate().unwrap();
         Config::small().validate().unwrap();
+        Config::cpu().validate().unwrap();
+        assert!(
+            Config::preset("gpu")
+                .unwrap_err()
+                .to_string()
+                .contains("paper, cpu or small")
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Detector targets and losses: cross-entropy over the 65 bins of each 8x8 cell (the 65th is the
-//! "no keypoint" dustbin) and the descriptor hinge loss of the SuperPoint paper.
+//! "no keypoint" dustbin), the descriptor hinge loss of the SuperPoint paper, and a dense
+//! contrastive (InfoNCE) descriptor loss on points sampled as the detector samples descriptors.
 
 use rand::Rng;
 use superpoint::Homography;
@@ -139,6 +140,87 @@ pub fn descriptor_loss(
     total / (valid.sum(Kind::Float) * n as f64).clamp_min(1.0)
 }
 
+/// Samples coarse descriptors `[B, D, Hc, Wc]` bilinearly at points `[B, N, 2]` given in
+/// network-input pixels (x, y), with the library's convention
+/// (`superpoint::postprocess::sample_descriptors`: cell i's centre is pixel 8i + 3.5, positions
+/// are clamped to the map), and L2-normalises them: `[B, N, D]`.
+pub fn sample_at(descriptors: &Tensor, points: &Tensor) -> Tensor {
+    let (_, _, hc, wc) = descriptors.size4().expect("descriptors are 4-D");
+    let half = (CELL as f64 - 1.0) / 2.0;
+    // Cell coordinates, then grid_sample's [-1, 1] with align_corners: -1 = first cell centre.
+    let norm = |v: Tensor, cells: i64| {
+        let c = ((v - half) / CELL as f64).clamp(0.0, (cells - 1) as f64);
+        if cells > 1 {
+            c * (2.0 / (cells - 1) as f64) - 1.0
+        } else {
+            c * 0.0
+        }
+    };
+    let gx = norm(points.select(2, 0), wc);
+    let gy = norm(points.select(2, 1), hc);
+    let grid = Tensor::stack(&[gx, gy], -1).unsqueeze(2); // [B, N, 1, 2]
+    let s = descriptors
+        .to_kind(Kind::Float)
+        .grid_sampler(&grid, 0, 1, true) // bilinear, border, align_corners
+        .squeeze_dim(3)
+        .transpose(1, 2); // [B, N, D]
+    let n = s
+        .square()
+        .sum_dim_intlist(2, true, Kind::Float)
+        .sqrt()
+        .clamp_min(1e-12);
+    s / n
+}
+
+/// Parameters of [`infonce_loss`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InfoNceParams {
+    /// Softmax temperature τ applied to the cosine similarities.
+    pub temperature: f64,
+    /// Points closer than this (pixels, in either image) to the positive are not used as its
+    /// negatives: they are near-duplicates that NMS would suppress anyway.
+    pub negative_radius: f64,
+}
+
+/// Symmetric InfoNCE loss (van den Oord et al., "Representation Learning with Contrastive
+/// Predictive Coding", 2018) between descriptors `s1`, `s2` `[B, N, D]` sampled at corresponding
+/// points `p1`, `p2` `[B, N, 2]` (pixels of each image; point i of image 1 maps to point i of
+/// image 2). For every valid point (`valid` `[B, N]`, 1/0), cross-entropy of `cos/τ` against
+/// all valid points of the other image, in both directions, averaged. Every valid point gets a
+/// gradient at every step, which makes it far better conditioned than the hinge loss over cell
+/// pairs, where the weighted positives are 1 in ~N pairs.
+pub fn infonce_loss(
+    s1: &Tensor,
+    s2: &Tensor,
+    p1: &Tensor,
+    p2: &Tensor,
+    valid: &Tensor,
+    p: &InfoNceParams,
+) -> Tensor {
+    let (_, n, _) = s1.size3().expect("descriptors are [B, N, D]");
+    let logits = s1.bmm(&s2.transpose(1, 2)) / p.temperature; // [B, N, N]
+    let r2 = p.negative_radius * p.negative_radius;
+    let near = |q: &Tensor| {
+        let d = (q.unsqueeze(2) - q.unsqueeze(1))
+            .square()
+            .sum_dim_intlist(-1, false, Kind::Float);
+        d.lt(r2)
+    };
+    let eye = Tensor::eye(n, (Kind::Bool, s1.device())).unsqueeze(0);
+    let valid_b = valid.gt(0.5);
+    // Excluded: near-duplicates of the positive (but not the positive) and invalid points.
+    let excluded = near(p1)
+        .logical_or(&near(p2))
+        .logical_and(&eye.logical_not())
+        .logical_or(&valid_b.unsqueeze(1).logical_not())
+        .logical_or(&valid_b.unsqueeze(2).logical_not());
+    let logits = logits.masked_fill(&excluded.logical_and(&eye.logical_not()), -1e4);
+    let rows = -logits.log_softmax(2, Kind::Float).diagonal(0, 1, 2);
+    let cols = -logits.log_softmax(1, Kind::Float).diagonal(0, 1, 2);
+    let v = valid.to_kind(Kind::Float);
+    ((rows + cols) * 0.5 * &v).sum(Kind::Float) / v.sum(Kind::Float).clamp_min(1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +245,72 @@ mod tests {
             negative_margin: 0.2,
             cell_radius: 8.0,
         }
+    }
+
+    #[test]
+    fn sampling_follows_the_library_convention() {
+        // A 2x3 cell map with one random 256-D descriptor per cell; the library samples the same
+        // positions on the host.
+        tch::manual_seed(3);
+        let d = Tensor::randn([1, 256, 2, 3], (Kind::Float, Device::Cpu));
+        let pts = [
+            (3.5f32, 3.5f32),
+            (10.0, 7.0),
+            (19.5, 11.5),
+            (0.0, 15.0),
+            (23.9, 0.2),
+        ];
+        let flat: Vec<f32> = pts.iter().flat_map(|&(x, y)| [x, y]).collect();
+        let t = Tensor::from_slice(&flat).view([1, pts.len() as i64, 2]);
+        let got = Vec::<f32>::try_from(sample_at(&d, &t).flatten(0, -1)).unwrap();
+        let dense = Vec::<f32>::try_from(d.flatten(0, -1)).unwrap();
+        let mut want = Vec::new();
+        superpoint::postprocess::sample_descriptors(&dense, 2, 3, pts, &mut want);
+        let err = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(err < 1e-5, "max difference {err}");
+    }
+
+    #[test]
+    fn infonce_is_low_for_matching_descriptors_and_high_for_shuffled() {
+        tch::manual_seed(4);
+        let n = 40i64;
+        let raw = Tensor::randn([1, n, 256], (Kind::Float, Device::Cpu));
+        let s = &raw / raw.square().sum_dim_intlist(2, true, Kind::Float).sqrt();
+        // Points on a 10 px grid: none is within the negative radius of another.
+        let pts: Vec<f32> = (0..n)
+            .flat_map(|i| [(i % 8) as f32 * 10.0, (i / 8) as f32 * 10.0])
+            .collect();
+        let p = Tensor::from_slice(&pts).view([1, n, 2]);
+        let valid = Tensor::ones([1, n], (Kind::Float, Device::Cpu));
+        let params = InfoNceParams {
+            temperature: 0.1,
+            negative_radius: 4.0,
+        };
+        let same = infonce_loss(&s, &s, &p, &p, &valid, &params).double_value(&[]);
+        assert!(same < 0.01, "{same}");
+        let perm = Tensor::randperm(n, (Kind::Int64, Device::Cpu));
+        let shuffled = s.index_select(1, &perm);
+        let l = infonce_loss(&s, &shuffled, &p, &p, &valid, &params).double_value(&[]);
+        assert!(l > 3.0, "{l}");
+        // Invalid points count neither as anchors nor as negatives: with only point 0 valid the
+        // loss is zero whatever the descriptors.
+        let only = Tensor::zeros([1, n], (Kind::Float, Device::Cpu));
+        let _ = only.get(0).get(0).fill_(1.0);
+        let l = infonce_loss(&s, &shuffled, &p, &p, &only, &params).double_value(&[]);
+        assert!(l.abs() < 1e-6, "{l}");
+        // A near-duplicate of the positive (1 px away) is not a negative.
+        let mut close = pts.clone();
+        close[2] = 1.0;
+        close[3] = 0.0;
+        let pc = Tensor::from_slice(&close).view([1, n, 2]);
+        let dup = s.copy();
+        dup.get(0).get(1).copy_(&s.get(0).get(0));
+        let with = infonce_loss(&dup, &dup, &pc, &pc, &valid, &params).double_value(&[]);
+        assert!(with < 0.01, "{with}");
     }
 
     #[test]

@@ -18,10 +18,11 @@ use crate::augment::photometric;
 use crate::config::{Config, EvalConfig, HomographicConfig, PhotometricConfig};
 use crate::losses::{cell_targets, cell_valid, detector_loss};
 use crate::model::{SuperPointNet, heatmap};
-use crate::optim::Adam;
+use crate::optim::{Adam, cosine_lr};
 use crate::plot::{Series, line_chart};
-use crate::runlog::{CheckpointState, LossLog, Progress, load_checkpoint, save_checkpoint};
+use crate::runlog::Progress;
 use crate::runtime::Runtime;
+use crate::stage::{Stage, StageOptions};
 use crate::synth::{self, Primitive, Sample, SynthConfig, mix};
 use crate::warp::{warp_images, warp_points};
 
@@ -105,33 +106,19 @@ pub fn detector_step(net: &SuperPointNet, adam: &mut Adam, batch: &DetectorBatch
 pub fn train(cfg: &Config, rt: &Runtime, out: &Path, resume: bool) -> anyhow::Result<PathBuf> {
     cfg.validate()?;
     let m = &cfg.magicpoint;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let ckpt = out.join("checkpoint");
-    anyhow::ensure!(
-        resume || !ckpt.exists(),
-        "{} already holds a checkpoint: pass --resume to continue it or choose another --out",
-        out.display()
-    );
-    std::fs::write(out.join("config.toml"), cfg.to_toml())?;
+    let stage = Stage::open(out, resume, cfg)?;
     tch::manual_seed(m.seed as i64);
     let mut net = rt.new_net(false);
     let mut adam = Adam::new(&net.vs, m.learning_rate);
-    let start = if resume && ckpt.exists() {
-        let s = load_checkpoint(&ckpt, "magicpoint", &mut net, &mut adam)?;
-        println!("[magicpoint] resuming from step {s}");
-        s
-    } else {
-        0
+    let start = stage.restore("magicpoint", &mut net, &mut adam)?;
+    let opts = StageOptions {
+        name: "magicpoint",
+        title: "MagicPoint training loss",
+        columns: &["loss"],
+        steps: m.steps,
+        log_every: m.log_every,
+        checkpoint_every: m.checkpoint_every,
     };
-    let log = LossLog::open(
-        &out.join("loss.csv"),
-        &["step", "loss"],
-        resume.then_some(start),
-    )?;
-    if start >= m.steps {
-        println!("[magicpoint] already trained for {start} steps");
-        return Ok(ckpt);
-    }
     // Synthetic batches are rendered on a producer thread (rayon inside) ahead of the steps.
     let (tx, rx) = mpsc::sync_channel::<Vec<Sample>>(3);
     let (scfg, bs, seed, steps) = (cfg.synth.clone(), m.batch_size, m.seed, m.steps);
@@ -143,69 +130,31 @@ pub fn train(cfg: &Config, rt: &Runtime, out: &Path, resume: bool) -> anyhow::Re
             }
         }
     });
-    let mut progress = Progress::new("magicpoint", start, m.steps, Duration::from_secs(10));
-    let (mut acc, mut n, mut last) = (0.0, 0usize, f64::NAN);
-    for step in start..m.steps {
-        let samples = rx.recv().context("synthetic data producer stopped")?;
-        let mut rng = Pcg64::seed_from_u64(mix(seed ^ 0xA5A5, step as u64));
-        tch::manual_seed(mix(seed, step as u64) as i64);
-        let batch = synthetic_batch(
-            &samples,
-            &m.homographic,
-            &m.photometric,
-            &mut rng,
-            rt.device,
-        )?;
-        let loss = detector_step(&net, &mut adam, &batch);
-        anyhow::ensure!(
-            loss.is_finite(),
-            "[magicpoint] loss is {loss} at step {step}: lower the learning rate or disable bf16"
-        );
-        acc += loss;
-        n += 1;
-        let done = step + 1;
-        if done % m.log_every == 0 || done == m.steps {
-            last = acc / n as f64;
-            log.append(done, &[last])?;
-            (acc, n) = (0.0, 0);
-        }
-        let shown = if last.is_nan() {
-            acc / n.max(1) as f64
-        } else {
-            last
-        };
-        progress.update(done, &format!("loss {shown:.4}"));
-        if done % m.checkpoint_every.max(1) == 0 || done == m.steps {
-            save_checkpoint(
-                &ckpt,
-                &net,
-                &adam,
-                &CheckpointState {
-                    stage: "magicpoint".into(),
-                    step: done,
-                    descriptor: false,
-                },
+    let ckpt = stage.run(
+        &opts,
+        start,
+        &net,
+        &mut adam,
+        |step, net, adam| {
+            let samples = rx.recv().context("synthetic data producer stopped")?;
+            let mut rng = Pcg64::seed_from_u64(mix(seed ^ 0xA5A5, step as u64));
+            tch::manual_seed(mix(seed, step as u64) as i64);
+            let batch = synthetic_batch(
+                &samples,
+                &m.homographic,
+                &m.photometric,
+                &mut rng,
+                rt.device,
             )?;
-            if let Err(e) = log.plot(
-                &out.join("loss.png"),
-                "MagicPoint training loss",
-                &["loss"],
-                true,
-            ) {
-                eprintln!("[magicpoint] warning: {e}");
-            }
-        }
-    }
+            adam.lr = cosine_lr(m.learning_rate, m.lr_final_fraction, step, m.steps);
+            Ok(vec![detector_step(net, adam, &batch)])
+        },
+        |_, _| Ok(()),
+    )?;
     drop(rx);
     producer
         .join()
         .map_err(|_| anyhow::anyhow!("synthetic data producer panicked"))?;
-    println!(
-        "[magicpoint] done: {} steps in {:.1} s, checkpoint {}",
-        m.steps - start,
-        progress.elapsed(),
-        ckpt.display()
-    );
     Ok(ckpt)
 }
 

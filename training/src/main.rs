@@ -3,14 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use superpoint::onnx::ModelInfo;
 use superpoint_train::config::Config;
 use superpoint_train::runtime::{Runtime, parse_device};
-use superpoint_train::synth::{self, preview_rgb};
-use superpoint_train::{adapt, export, joint, magicpoint, photos};
-use tch::{Device, Kind, Tensor};
+use superpoint_train::synth;
+use superpoint_train::{adapt, joint, magicpoint, photos, pipeline};
+use tch::Device;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -42,9 +40,13 @@ struct Cli {
 enum Cmd {
     /// Print the configuration in effect (defaults, or --config) as TOML.
     Config {
-        /// The tiny configuration of `pipeline --small`.
+        /// The tiny configuration of `pipeline --small` (same as `--preset small`).
         #[arg(long)]
         small: bool,
+        /// A named configuration: paper (the defaults), cpu (the whole recipe in about two hours
+        /// on two CPU cores) or small.
+        #[arg(long)]
+        preset: Option<String>,
     },
     /// Synthetic Shapes: write previews with labels drawn, or measure the generator's speed.
     Synth {
@@ -111,6 +113,10 @@ enum Cmd {
         /// Override adapt.max_photos.
         #[arg(long)]
         max_photos: Option<usize>,
+        /// Leave out photos under a folder (or file) of this name, e.g. the held-back
+        /// evaluation photos; repeatable.
+        #[arg(long)]
+        exclude: Vec<String>,
     },
     /// Joint SuperPoint training on pseudo-labelled photos.
     Train {
@@ -129,6 +135,10 @@ enum Cmd {
         /// Override train.steps.
         #[arg(long)]
         steps: Option<usize>,
+        /// Held-back photos (a flat folder) to validate on every train.val_every steps:
+        /// synthetic pairs through the library's metrics, written to val.csv and val.png.
+        #[arg(long)]
+        val_photos: Option<PathBuf>,
     },
     /// Export a checkpoint to ONNX (BatchNorm folded) and check it against ONNX Runtime.
     Export {
@@ -154,6 +164,15 @@ enum Cmd {
         /// Tiny configuration that finishes in minutes on a CPU (ignores --config).
         #[arg(long)]
         small: bool,
+        /// A named configuration instead of --config: paper, cpu or small.
+        #[arg(long)]
+        preset: Option<String>,
+        /// Leave out photos under a folder (or file) of this name; repeatable.
+        #[arg(long)]
+        exclude: Vec<String>,
+        /// Held-back photos to validate joint training on (see `train --val-photos`).
+        #[arg(long)]
+        val_photos: Option<PathBuf>,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -193,9 +212,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let mut cfg = load_config(cli.config.as_deref())?;
     match cli.cmd {
-        Cmd::Config { small } => {
+        Cmd::Config { small, preset } => {
             if small {
                 cfg = Config::small();
+            }
+            if let Some(p) = preset {
+                cfg = Config::preset(&p)?;
             }
             print!("{}", cfg.to_toml());
         }
@@ -212,7 +234,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             cfg.synth.validate()?;
             if let Some(dir) = preview {
-                write_previews(&cfg, &dir, count, seed, clean)?;
+                pipeline::write_previews(&cfg, &dir, count, seed, clean)?;
             }
             if let Some(n) = bench {
                 anyhow::ensure!(n > 0, "--bench needs a positive count");
@@ -250,7 +272,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let net = rt.load_net(&model, None)?;
             let report = magicpoint::evaluate(&net, &cfg.synth, &cfg.eval)?;
             magicpoint::write_report(&report, &out)?;
-            print_eval(&report, &out);
+            pipeline::print_eval(&report, &out);
         }
         Cmd::Adapt {
             model,
@@ -260,6 +282,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             previews,
             num_homographies,
             max_photos,
+            exclude,
         } => {
             if let Some(n) = num_homographies {
                 cfg.adapt.num_homographies = n;
@@ -268,7 +291,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 cfg.adapt.max_photos = n;
             }
             cfg.validate()?;
-            let list = photos::list_photos(&dir, licence.as_deref())?;
+            let list = photos::exclude(photos::list_photos(&dir, licence.as_deref())?, &exclude);
+            anyhow::ensure!(
+                !list.is_empty(),
+                "no photos left in {} after --exclude",
+                dir.display()
+            );
             println!("[adapt] {} photos in {}", list.len(), dir.display());
             let net = rt.load_net(&model, None)?;
             adapt::adapt(
@@ -286,11 +314,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init,
             resume,
             steps,
+            val_photos,
         } => {
             if let Some(s) = steps {
                 cfg.train.steps = s;
             }
-            joint::train(&cfg, &rt, &labels, init.as_deref(), &out, resume)?;
+            joint::train(
+                &cfg,
+                &rt,
+                &labels,
+                init.as_deref(),
+                &out,
+                resume,
+                val_photos.as_deref(),
+            )?;
         }
         Cmd::Export {
             model,
@@ -308,7 +345,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 .to_string()
             });
-            do_export(
+            pipeline::export_checked(
                 &net,
                 &out,
                 &id,
@@ -322,243 +359,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             photos: dir,
             licence,
+            preset,
+            exclude,
+            val_photos,
         } => {
             if small {
                 cfg = Config::small();
             }
-            pipeline(&cfg, &rt, &out, dir.as_deref(), licence.as_deref(), small)?;
+            if let Some(p) = preset {
+                cfg = Config::preset(&p)?;
+            }
+            let photos = pipeline::PhotoSelection {
+                dir: dir.as_deref(),
+                licence: licence.as_deref(),
+                exclude: &exclude,
+                val_photos: val_photos.as_deref(),
+            };
+            pipeline::pipeline(&cfg, &rt, &out, &photos, small)?;
         }
     }
-    Ok(())
-}
-
-fn write_previews(
-    cfg: &Config,
-    dir: &Path,
-    count: usize,
-    seed: u64,
-    clean: bool,
-) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let samples = synth::batch(&cfg.synth, seed, 0, count, clean);
-    for (i, s) in samples.iter().enumerate() {
-        let f = dir.join(format!("{i:04}_{}.png", s.primitive.name()));
-        preview_rgb(s, 3)
-            .save(&f)
-            .with_context(|| format!("cannot write {}", f.display()))?;
-    }
-    println!("synth: {count} previews in {}", dir.display());
-    Ok(())
-}
-
-fn print_eval(r: &magicpoint::EvalReport, out: &Path) {
-    println!(
-        "[eval-magicpoint] {} images: AP {:.4}, mAP over primitives {:.4}, localisation error {:.2} px, precision/recall at 0.015: {:.3}/{:.3}",
-        r.images,
-        r.overall.average_precision,
-        r.mean_average_precision,
-        r.localization_error,
-        r.precision_at_0_015,
-        r.recall_at_0_015
-    );
-    for (name, c) in &r.per_primitive {
-        println!(
-            "  {name:<18} labels {:>6}  AP {:.4}",
-            c.labels, c.average_precision
-        );
-    }
-    println!(
-        "[eval-magicpoint] wrote {}/eval.json and pr_curve.png",
-        out.display()
-    );
-}
-
-/// Exports and, with `verify`, compares ONNX Runtime with tch on a random image; returns the
-/// differences (scores, descriptors) when verified.
-fn do_export(
-    net: &superpoint_train::model::SuperPointNet,
-    out: &Path,
-    model_id: &str,
-    description: &str,
-    verify: bool,
-    (h, w): (usize, usize),
-) -> anyhow::Result<Option<(f64, f64)>> {
-    let info = ModelInfo {
-        model_id: model_id.to_string(),
-        trained: true,
-        description: description.to_string(),
-    };
-    export::export(net, out, &info)?;
-    println!("[export] wrote {} ({model_id})", out.display());
-    if !verify {
-        return Ok(None);
-    }
-    tch::manual_seed(0);
-    let x = Tensor::rand([2, 1, h as i64, w as i64], (Kind::Float, Device::Cpu));
-    match export::compare_with_onnxruntime(net, out, &x) {
-        Ok((ds, dd)) => {
-            println!(
-                "[export] ONNX Runtime vs tch on 2x1x{h}x{w}: max |diff| scores {ds:.2e}, descriptors {dd:.2e}"
-            );
-            anyhow::ensure!(
-                ds < 1e-4 && dd < 1e-3,
-                "exported model differs from the tch network (scores {ds}, descriptors {dd})"
-            );
-            Ok(Some((ds, dd)))
-        }
-        Err(e) => {
-            eprintln!(
-                "[export] warning: not verified with ONNX Runtime: {e} (set ORT_DYLIB_PATH, see scripts/setup.sh)"
-            );
-            Ok(None)
-        }
-    }
-}
-
-/// Renders stand-in "photos" (synthetic images at twice the adaptation size) for `pipeline --small`
-/// when no photo folder is given.
-fn standin_photos(cfg: &Config, dir: &Path, n: usize) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut s = cfg.synth.clone();
-    s.height = cfg.adapt.height * 2;
-    s.width = cfg.adapt.width * 2;
-    for (i, sample) in synth::batch(&s, 0xF0705, 0, n, false).iter().enumerate() {
-        let bytes: Vec<u8> = sample
-            .image
-            .iter()
-            .map(|v| (v * 255.0).round() as u8)
-            .collect();
-        let img = image::GrayImage::from_raw(s.width as u32, s.height as u32, bytes)
-            .context("bad image size")?;
-        img.save(dir.join(format!("{i:04}.png")))?;
-    }
-    Ok(())
-}
-
-fn pipeline(
-    cfg: &Config,
-    rt: &Runtime,
-    out: &Path,
-    photo_dir: Option<&Path>,
-    licence: Option<&str>,
-    small: bool,
-) -> anyhow::Result<()> {
-    cfg.validate()?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let mut summary = serde_json::Map::new();
-    let mut stage = |name: &str, t: Instant| {
-        let s = t.elapsed().as_secs_f64();
-        println!("[pipeline] {name}: {s:.1} s");
-        summary.insert(format!("{name}_seconds"), serde_json::json!(s));
-    };
-    let t = Instant::now();
-    write_previews(cfg, &out.join("synth-preview"), 16, 0, false)?;
-    stage("synth", t);
-
-    let t = Instant::now();
-    let mp_dir = out.join("magicpoint");
-    let resume = mp_dir.join("checkpoint").exists();
-    let mp_ckpt = magicpoint::train(cfg, rt, &mp_dir, resume)?;
-    stage("magicpoint", t);
-
-    let t = Instant::now();
-    let mp = rt.load_net(&mp_ckpt, None)?;
-    let report = magicpoint::evaluate(&mp, &cfg.synth, &cfg.eval)?;
-    magicpoint::write_report(&report, &mp_dir.join("eval"))?;
-    print_eval(&report, &mp_dir.join("eval"));
-    stage("eval_magicpoint", t);
-
-    let t = Instant::now();
-    let mp_cpu = superpoint_train::model::SuperPointNet::load(&mp_ckpt, Device::Cpu, None)?;
-    let mp_diff = do_export(
-        &mp_cpu,
-        &out.join("magicpoint.onnx"),
-        "magicpoint",
-        "MagicPoint trained on Synthetic Shapes by superpoint-train",
-        true,
-        (cfg.adapt.height, cfg.adapt.width),
-    )?;
-    stage("export_magicpoint", t);
-
-    let t = Instant::now();
-    let photo_dir = match photo_dir {
-        Some(d) => d.to_path_buf(),
-        None => {
-            anyhow::ensure!(
-                small,
-                "pipeline needs --photos DIR (only --small can run on stand-in images)"
-            );
-            let d = out.join("standin-photos");
-            standin_photos(cfg, &d, cfg.adapt.max_photos.max(8))?;
-            println!(
-                "[pipeline] no --photos: rendered stand-in images into {}",
-                d.display()
-            );
-            d
-        }
-    };
-    let list = photos::list_photos(&photo_dir, licence)?;
-    let labels = adapt::adapt(&mp, "magicpoint", &list, &cfg.adapt, &out.join("adapt"), 8)?;
-    drop(labels);
-    stage("adapt", t);
-
-    let t = Instant::now();
-    let sp_dir = out.join("superpoint");
-    let resume = sp_dir.join("checkpoint").exists();
-    let sp_ckpt = joint::train(
-        cfg,
-        rt,
-        &out.join("adapt/labels.json"),
-        Some(&mp_ckpt),
-        &sp_dir,
-        resume,
-    )?;
-    stage("train", t);
-
-    let t = Instant::now();
-    let sp_cpu = superpoint_train::model::SuperPointNet::load(&sp_ckpt, Device::Cpu, None)?;
-    let sp_diff = do_export(
-        &sp_cpu,
-        &out.join("superpoint.onnx"),
-        "superpoint",
-        "SuperPoint trained by superpoint-train",
-        true,
-        (cfg.adapt.height, cfg.adapt.width),
-    )?;
-    stage("export_superpoint", t);
-
-    let csv_first_last = |f: &Path| -> serde_json::Value {
-        let text = std::fs::read_to_string(f).unwrap_or_default();
-        let rows: Vec<&str> = text.lines().skip(1).collect();
-        serde_json::json!({"first": rows.first(), "last": rows.last()})
-    };
-    summary.insert("small".into(), serde_json::json!(small));
-    summary.insert(
-        "magicpoint_loss".into(),
-        csv_first_last(&mp_dir.join("loss.csv")),
-    );
-    summary.insert(
-        "train_loss".into(),
-        csv_first_last(&sp_dir.join("loss.csv")),
-    );
-    summary.insert(
-        "magicpoint_ap".into(),
-        serde_json::json!(report.overall.average_precision),
-    );
-    summary.insert(
-        "magicpoint_map".into(),
-        serde_json::json!(report.mean_average_precision),
-    );
-    summary.insert(
-        "magicpoint_onnx_max_abs_diff".into(),
-        serde_json::json!(mp_diff),
-    );
-    summary.insert(
-        "superpoint_onnx_max_abs_diff".into(),
-        serde_json::json!(sp_diff),
-    );
-    let f = out.join("pipeline.json");
-    std::fs::write(&f, serde_json::to_string_pretty(&summary)?)?;
-    println!("[pipeline] done: {}", f.display());
     Ok(())
 }

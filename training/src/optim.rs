@@ -6,6 +6,16 @@ use std::path::Path;
 use anyhow::Context;
 use tch::{Kind, Tensor, nn};
 
+/// Learning rate for 0-based `step` of `steps`: cosine decay from `base` down to
+/// `base * final_fraction` (Loshchilov & Hutter, "SGDR", 2017, without restarts).
+/// `final_fraction = 1` keeps the rate constant. Depends only on the step, so a resumed run
+/// follows the same schedule.
+pub fn cosine_lr(base: f64, final_fraction: f64, step: usize, steps: usize) -> f64 {
+    let t = (step as f64 / steps.max(1) as f64).clamp(0.0, 1.0);
+    let cos = 0.5 * (1.0 + (std::f64::consts::PI * t).cos());
+    base * (final_fraction + (1.0 - final_fraction) * cos)
+}
+
 /// Adam (Kingma & Ba), no weight decay.
 #[derive(Debug)]
 pub struct Adam {
@@ -128,6 +138,14 @@ impl Adam {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cosine_lr_goes_from_base_to_the_final_fraction() {
+        assert_eq!(cosine_lr(1e-3, 0.1, 0, 100), 1e-3);
+        assert!((cosine_lr(1e-3, 0.1, 50, 100) - 0.55e-3).abs() < 1e-12);
+        assert!((cosine_lr(1e-3, 0.1, 100, 100) - 1e-4).abs() < 1e-12);
+        assert_eq!(cosine_lr(1e-3, 1.0, 70, 100), 1e-3);
+    }
     use tch::Device;
 
     #[test]

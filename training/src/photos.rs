@@ -90,8 +90,27 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads `path` as grey bytes, resized (bilinear) to cover `width` x `height` and centre-cropped.
-pub fn load_gray(path: &Path, width: usize, height: usize) -> anyhow::Result<Vec<u8>> {
+/// Where a training crop lies in its photo: the photo is resized (bilinear) to cover
+/// `cover_width` x `cover_height` pixels, and the crop's top-left corner is at (`x`, `y`) there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CropWindow {
+    /// Left column of the crop in the resized photo, pixels.
+    pub x: usize,
+    /// Top row of the crop in the resized photo, pixels.
+    pub y: usize,
+    /// Width the photo is resized to cover.
+    pub cover_width: usize,
+    /// Height the photo is resized to cover.
+    pub cover_height: usize,
+}
+
+/// `path` as a grey image resized (bilinear) to cover `width` x `height`: one side equals it, the
+/// other is at least as long.
+pub fn load_gray_cover(
+    path: &Path,
+    width: usize,
+    height: usize,
+) -> anyhow::Result<image::GrayImage> {
     let img = OwnedImage::load(path)?;
     let luma = img.to_luma();
     let gray = image::GrayImage::from_raw(img.width as u32, img.height as u32, luma)
@@ -101,10 +120,48 @@ pub fn load_gray(path: &Path, width: usize, height: usize) -> anyhow::Result<Vec
         ((img.width as f64 * scale).round() as u32).max(width as u32),
         ((img.height as f64 * scale).round() as u32).max(height as u32),
     );
-    let resized = image::imageops::resize(&gray, rw, rh, FilterType::Triangle);
-    let (x0, y0) = ((rw - width as u32) / 2, (rh - height as u32) / 2);
+    Ok(image::imageops::resize(&gray, rw, rh, FilterType::Triangle))
+}
+
+/// Loads `path` as grey bytes, resized (bilinear) to cover `width` x `height` and centre-cropped.
+pub fn load_gray(path: &Path, width: usize, height: usize) -> anyhow::Result<Vec<u8>> {
+    let resized = load_gray_cover(path, width, height)?;
+    let (x0, y0) = (
+        (resized.width() - width as u32) / 2,
+        (resized.height() - height as u32) / 2,
+    );
     let crop = image::imageops::crop_imm(&resized, x0, y0, width as u32, height as u32).to_image();
     Ok(crop.into_raw())
+}
+
+/// Loads the `width` x `height` crop `window` of `path` as grey bytes (the window's position is
+/// clamped to the resized photo, so a photo of another aspect ratio still gives a full crop).
+pub fn load_gray_window(
+    path: &Path,
+    window: &CropWindow,
+    width: usize,
+    height: usize,
+) -> anyhow::Result<Vec<u8>> {
+    let resized = load_gray_cover(
+        path,
+        window.cover_width.max(width),
+        window.cover_height.max(height),
+    )?;
+    let x0 = (window.x as u32).min(resized.width() - width as u32);
+    let y0 = (window.y as u32).min(resized.height() - height as u32);
+    let crop = image::imageops::crop_imm(&resized, x0, y0, width as u32, height as u32).to_image();
+    Ok(crop.into_raw())
+}
+
+/// Drops the photos with a folder (or file) name in `names`, e.g. the held-back evaluation set.
+pub fn exclude(photos: Vec<PathBuf>, names: &[String]) -> Vec<PathBuf> {
+    photos
+        .into_iter()
+        .filter(|p| {
+            !p.components()
+                .any(|c| names.iter().any(|n| c.as_os_str() == n.as_str()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -142,6 +199,28 @@ mod tests {
         // Resized to 64x32 then cropped 12 px from the left: the ramp is increasing.
         assert!(g[39] > g[0]);
         assert!(load_gray(&dir.join("notes.txt"), 40, 32).is_err());
+        // A window: the 100x50 photo resized to cover 80x32 is 80x40; on the horizontal ramp the
+        // crop at x = 40 is brighter than the one at x = 0.
+        let left = CropWindow {
+            x: 0,
+            y: 0,
+            cover_width: 80,
+            cover_height: 32,
+        };
+        let right = CropWindow { x: 40, ..left };
+        let a = load_gray_window(&p[0], &left, 40, 32).unwrap();
+        let b = load_gray_window(&p[0], &right, 40, 32).unwrap();
+        assert_eq!(a.len(), 40 * 32);
+        assert!(b[0] > a[39]);
+        // A window beyond the resized photo is clamped to its edge (rows of the ramp are equal).
+        let far = CropWindow {
+            x: 500,
+            y: 500,
+            ..left
+        };
+        assert_eq!(load_gray_window(&p[0], &far, 40, 32).unwrap(), b);
+        let all = list_photos(&dir, None).unwrap();
+        assert_eq!(exclude(all, &["a".to_string()]), vec![dir.join("two.png")]);
         std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -97,3 +97,44 @@ fn joint_loss_decreases_and_corresponding_descriptors_align() {
         "corresponding cells did not become more similar: {pos0} -> {pos1}"
     );
 }
+
+#[test]
+fn infonce_joint_training_separates_corresponding_from_other_cells() {
+    // The CPU recipe's objective: both images random warps of the crop, InfoNCE on sampled points.
+    tch::manual_seed(0);
+    let mut cfg = superpoint_train::config::Config::cpu().train;
+    cfg.batch_size = 3;
+    let net = SuperPointNet::new(Device::Cpu, true);
+    let mut adam = Adam::new(&net.vs, 1e-3);
+    let mut rng = Pcg64::seed_from_u64(1);
+    let photos = batch(&synth(), 5, 0, 6, false);
+    let make = |rng: &mut Pcg64, step: usize| {
+        let idx = [step % 6, (step + 2) % 6, (step + 4) % 6];
+        let crops: Vec<&[f32]> = idx.iter().map(|&i| photos[i].image.as_slice()).collect();
+        let labels: Vec<Vec<[f32; 2]>> = idx.iter().map(|&i| photos[i].keypoints.clone()).collect();
+        pair_batch(&crops, &labels, 48, 64, &cfg, rng, Device::Cpu).unwrap()
+    };
+    let probe = make(&mut Pcg64::seed_from_u64(99), 0);
+    assert!(probe.points_valid.sum(tch::Kind::Float).double_value(&[]) > 30.0);
+    let (pos0, neg0) = descriptor_separation(&net, &probe, cfg.cell_radius).unwrap();
+    let mut descs = Vec::new();
+    for step in 0..30 {
+        let b = make(&mut rng, step);
+        descs.push(joint_step(&net, &mut adam, &b, &cfg).unwrap().descriptor);
+    }
+    let (pos1, neg1) = descriptor_separation(&net, &probe, cfg.cell_radius).unwrap();
+    println!(
+        "infonce: {:.4} -> {:.4}; separation {:.3} -> {:.3}",
+        mean(&descs[..5]),
+        mean(&descs[25..]),
+        pos0 - neg0,
+        pos1 - neg1
+    );
+    assert!(mean(&descs[25..]) < 0.8 * mean(&descs[..5]));
+    assert!(
+        pos1 - neg1 > pos0 - neg0 + 0.1,
+        "separation did not grow: {:.3} -> {:.3}",
+        pos0 - neg0,
+        pos1 - neg1
+    );
+}
