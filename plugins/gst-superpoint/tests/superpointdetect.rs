@@ -4,6 +4,7 @@
 mod common;
 
 use gst::prelude::*;
+use gst_video::prelude::*;
 use gstsuperpoint::meta::SuperPointKeypointsMeta;
 use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, Frame, PixelLayout};
 
@@ -828,4 +829,290 @@ fn border_and_nms_radius_are_frame_pixels_when_downscaled() {
         })
         .fold(f32::INFINITY, f32::min);
     assert!(closest <= 8.0, "closest pair {closest} px apart");
+}
+
+#[test]
+fn json_location_is_complete_when_eos_reaches_the_bus_and_flushed_per_frame() {
+    common::init();
+    let json = std::env::temp_dir().join(format!("sp-eos-{}.jsonl", std::process::id()));
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=10 ! video/x-raw,format=GRAY8,width=64,height=48 ! superpointdetect model={} json-location={} ! fakesink name=sink",
+        common::random_model().display(),
+        json.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    // When buffer k reaches the sink, its line (and all before) must already be in the file: a
+    // process killed now loses nothing that went downstream.
+    let lines_at_sink = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = lines_at_sink.clone();
+    let path = json.clone();
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+            seen.lock().unwrap().push(lines);
+            gst::PadProbeReturn::Ok
+        });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        )
+        .unwrap();
+    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
+    // Read while the pipeline is still PLAYING: nothing may wait for the state change to NULL.
+    let text = std::fs::read_to_string(&json).unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(text.lines().count(), 10);
+    for (i, line) in text.lines().enumerate() {
+        let r: superpoint::json::FrameRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(r.frame, i as u64);
+    }
+    let at_sink = lines_at_sink.lock().unwrap().clone();
+    assert_eq!(at_sink.len(), 10);
+    for (k, lines) in at_sink.iter().enumerate() {
+        assert!(
+            *lines > k,
+            "buffer {k} at the sink, {lines} lines in the file"
+        );
+    }
+    std::fs::remove_file(json).ok();
+}
+
+/// The `ignoring the new settings` warnings on `bus` so far.
+fn settings_warnings(bus: &gst::Bus) -> Vec<String> {
+    std::iter::from_fn(|| bus.pop())
+        .filter_map(|m| match m.view() {
+            gst::MessageView::Warning(w) => {
+                Some(format!("{} | {}", w.error(), w.debug().unwrap_or_default()))
+            }
+            gst::MessageView::Error(e) => panic!("error on the bus: {}", e.error()),
+            _ => None,
+        })
+        .filter(|w| w.contains("ignoring the new settings"))
+        .collect()
+}
+
+#[test]
+fn invalid_settings_while_playing_keep_the_last_valid_ones_and_warn_once() {
+    let mut hs = harness("video/x-raw,format=GRAY8,width=160,height=120,framerate=30/1");
+    let el = hs.element().unwrap();
+    let bus = gst::Bus::new();
+    el.set_bus(Some(&bus));
+    let gray = common::luma_of(&common::graf_rgb(160, 120));
+    let native = library_detect(&gray, 160, 120, 160, PixelLayout::Gray);
+    check_meta(&push(&mut hs, gray.clone()), 160, 120);
+    // Half of a pair, then a side below 16: each kept out with one warning, frames go on.
+    el.set_property("inference-width", 80u32);
+    for _ in 0..3 {
+        let (kps, _) = check_meta(&push(&mut hs, gray.clone()), 160, 120);
+        assert_eq!(kps, native.keypoints);
+    }
+    let w = settings_warnings(&bus);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("inference-width and inference-height") && w[0].contains("inference 0x0"),
+        "{}",
+        w[0]
+    );
+    el.set_property("inference-height", 8u32);
+    for _ in 0..2 {
+        let (kps, _) = check_meta(&push(&mut hs, gray.clone()), 160, 120);
+        assert_eq!(kps, native.keypoints);
+    }
+    let w = settings_warnings(&bus);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("at least 16, got 8"), "{}", w[0]);
+    // Completed to a valid pair: applied at the next frame, no further warning.
+    el.set_property("inference-height", 64u32);
+    let (kps, _) = check_meta(&push(&mut hs, gray.clone()), 160, 120);
+    let mut det = Detector::new(
+        &common::random_model(),
+        &EngineOptions::default(),
+        DetectorConfig {
+            descriptors: true,
+            inference_width: 80,
+            inference_height: 64,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut want = Detections::default();
+    det.detect(
+        &Frame::new(&gray, 160, 120, 160, PixelLayout::Gray).unwrap(),
+        &mut want,
+    )
+    .unwrap();
+    assert_eq!(kps, want.keypoints);
+    assert!(settings_warnings(&bus).is_empty());
+}
+
+#[test]
+fn descriptors_on_a_detector_only_model_while_playing_are_a_warning() {
+    common::init();
+    let model = std::env::temp_dir().join(format!("sp-detonly-{}.onnx", std::process::id()));
+    superpoint::onnx::SuperPointWeights::random(5, false)
+        .write_model(
+            &model,
+            &superpoint::onnx::ModelInfo {
+                model_id: "random-test".into(),
+                trained: false,
+                description: "detector only".into(),
+            },
+        )
+        .unwrap();
+    let el = gst::ElementFactory::make("superpointdetect")
+        .property("model", model.to_str().unwrap())
+        .property("descriptors", false)
+        .build()
+        .unwrap();
+    let bus = gst::Bus::new();
+    el.set_bus(Some(&bus));
+    let mut hs = gst_check::Harness::with_element(&el, Some("sink"), Some("src"));
+    hs.play();
+    hs.set_src_caps_str("video/x-raw,format=GRAY8,width=160,height=120,framerate=30/1");
+    let gray = common::luma_of(&common::graf_rgb(160, 120));
+    push(&mut hs, gray.clone());
+    el.set_property("descriptors", true);
+    for _ in 0..3 {
+        let out = push(&mut hs, gray.clone());
+        let meta = out.meta::<SuperPointKeypointsMeta>().unwrap();
+        assert!(!meta.keypoints().is_empty());
+        assert!(meta.descriptors().is_empty());
+    }
+    let w = settings_warnings(&bus);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("descriptor"), "{}", w[0]);
+    std::fs::remove_file(model).ok();
+}
+
+#[test]
+fn inference_size_changed_on_a_live_stream_takes_effect_without_stopping_it() {
+    common::init();
+    let (w, h) = (160usize, 120usize);
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=true pattern=ball ! video/x-raw,format=GRAY8,width={w},height={h},framerate=30/1 ! superpointdetect name=d model={} ! fakesink name=sink sync=true",
+        common::random_model().display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    // Per buffer at the sink: its pixels (packed) and keypoints.
+    type Captured = (Vec<u8>, Vec<superpoint::Keypoint>);
+    let frames: std::sync::Arc<std::sync::Mutex<Vec<Captured>>> = Default::default();
+    let f = frames.clone();
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Gray8, w as u32, h as u32)
+        .build()
+        .unwrap();
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, probe| {
+            let buf = probe.buffer().unwrap();
+            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).unwrap();
+            let stride = frame.plane_stride()[0] as usize;
+            let data = frame.plane_data(0).unwrap();
+            let pixels: Vec<u8> = (0..h)
+                .flat_map(|y| data[y * stride..y * stride + w].to_vec())
+                .collect();
+            let kps = buf
+                .meta::<SuperPointKeypointsMeta>()
+                .unwrap()
+                .keypoints()
+                .to_vec();
+            f.lock().unwrap().push((pixels, kps));
+            gst::PadProbeReturn::Ok
+        });
+    let bus = pipeline.bus().unwrap();
+    let count = || frames.lock().unwrap().len();
+    let warnings = std::cell::Cell::new(0);
+    let drain = || {
+        while let Some(m) = bus.pop() {
+            match m.view() {
+                gst::MessageView::Error(e) => panic!("error: {}", e.error()),
+                gst::MessageView::Warning(w) if w.error().to_string().contains("ignoring") => {
+                    warnings.set(warnings.get() + 1)
+                }
+                _ => {}
+            }
+        }
+    };
+    let wait_for = |n: usize| {
+        let start = std::time::Instant::now();
+        while count() < n {
+            assert!(
+                start.elapsed().as_secs() < 30,
+                "the stream stopped at {}",
+                count()
+            );
+            drain();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    pipeline.set_state(gst::State::Playing).unwrap();
+    wait_for(5);
+    let d = pipeline.by_name("d").unwrap();
+    let before = count();
+    d.set_property("inference-width", 80u32);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    // At least two frames through with only the width set (on a slow machine, wait for them).
+    wait_for(before + 2);
+    d.set_property("inference-height", 64u32);
+    let set_at = count();
+    wait_for(set_at + 10);
+    pipeline.set_state(gst::State::Null).unwrap();
+    drain();
+    assert_eq!(warnings.get(), 1, "one warning about the half-set pair");
+    // Every frame has the keypoints of the native size or of 80x64, switching once, for good.
+    let detector = |iw, ih| {
+        Detector::new(
+            &common::random_model(),
+            &EngineOptions::default(),
+            DetectorConfig {
+                descriptors: true,
+                inference_width: iw,
+                inference_height: ih,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let (mut native, mut small) = (detector(0, 0), detector(80, 64));
+    let frames = frames.lock().unwrap();
+    let mut switched_at = None;
+    for (i, (pixels, kps)) in frames.iter().enumerate() {
+        let frame = Frame::new(pixels, w, h, w, PixelLayout::Gray).unwrap();
+        let mut want = Detections::default();
+        let d = if switched_at.is_some() {
+            &mut small
+        } else {
+            &mut native
+        };
+        d.detect(&frame, &mut want).unwrap();
+        if *kps != want.keypoints {
+            assert!(
+                switched_at.is_none(),
+                "frame {i} has neither size's keypoints"
+            );
+            small.detect(&frame, &mut want).unwrap();
+            assert_eq!(*kps, want.keypoints, "frame {i}");
+            switched_at = Some(i);
+        }
+    }
+    let switched_at = switched_at.expect("80x64 never took effect");
+    assert!(
+        switched_at >= before,
+        "switched at {switched_at} before {before}"
+    );
+    assert!(frames.len() >= switched_at + 5);
 }

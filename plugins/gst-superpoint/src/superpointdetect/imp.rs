@@ -730,7 +730,7 @@ impl SuperPointDetect {
             }
         };
         if let Some(w) = warning {
-            gst::element_imp_warning!(self, gst::LibraryError::Settings, ["{}", w]);
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", w));
         }
         Ok(())
     }
