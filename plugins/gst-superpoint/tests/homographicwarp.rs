@@ -830,3 +830,185 @@ fn random_amplitudes_bound_the_sampled_homographies() {
     assert!(angles.iter().all(|a| a.abs() <= 5.0 + 1e-6), "{angles:?}");
     assert!(angles.iter().any(|a| a.abs() > 0.5), "{angles:?}");
 }
+
+#[test]
+fn video_meta_strides_and_offsets_are_used_in_every_format() {
+    // The same warp of a caps-layout buffer and of one whose GstVideoMeta gives other strides and
+    // offsets (as decoders and cameras attach) must give the same pixels.
+    let m = [0.9, 0.1, 2.0, -0.05, 1.1, -1.0, 0.0005, 0.0, 1.0];
+    let matrix = matrix_str(&m);
+    for format in FORMATS {
+        let (w, h) = (37u32, 23u32);
+        let vi = info(format, w, h);
+        let input = make_buffer(&vi, texture);
+        let mut hs = warp_harness(&[("matrix", matrix.as_str())], format, w, h);
+        let want = planes(&hs.push_and_pull(input.clone()).unwrap(), &vi);
+        for (lead, pad) in [(0, 3), (100, 29)] {
+            let relaid = common::relaid_with_video_meta(&input, &vi, lead, pad);
+            let out = hs.push_and_pull(relaid).unwrap();
+            assert_eq!(planes(&out, &vi), want, "{format} lead {lead} pad {pad}");
+        }
+    }
+}
+
+/// Camera pose of frame `n` in the seek test: +-3 px of shake on a slow drift.
+fn shaky_camera(n: u64) -> Homography {
+    let shake = if n.is_multiple_of(2) { 3.0 } else { -3.0 };
+    shift(shake + 0.05 * n as f64, 0.5 * shake)
+}
+
+#[test]
+fn stabilize_starts_a_new_camera_path_after_a_seek() {
+    common::init();
+    let pipeline = gst::parse::launch(
+        "videotestsrc ! video/x-raw,format=GRAY8,width=64,height=48,framerate=30/1 ! homographicwarp name=w mode=stabilize smoothing=4 ! fakesink name=sink sync=true",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let frame_of =
+        |buf: &gst::BufferRef| (buf.pts().unwrap().nseconds() * 30 + 500_000_000) / 1_000_000_000;
+    // Upstream "superpointmatch": every frame after the first is matched (status ok), also the
+    // first one after the seek, so only the warp's own reset can restart the path there.
+    pipeline
+        .by_name("w")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, probe| {
+            if let Some(gst::PadProbeData::Buffer(buffer)) = probe.data.as_mut() {
+                let n = frame_of(buffer);
+                let status = if n == 0 {
+                    MatchStatus::Reference
+                } else {
+                    MatchStatus::Ok
+                };
+                let m = matches_meta(shaky_camera(n).inverse(), status);
+                SuperPointMatchesMeta::add(buffer.make_mut(), Arc::new(m));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    let applied = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let a = applied.clone();
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, probe| {
+            let buf = probe.buffer().unwrap();
+            let meta = buf.meta::<HomographyMeta>().unwrap();
+            a.lock().unwrap().push((frame_of(buf), meta.data().applied));
+            gst::PadProbeReturn::Ok
+        });
+    let bus = pipeline.bus().unwrap();
+    type Applied = (u64, Homography);
+    let wait_for = |pred: &dyn Fn(&[Applied]) -> bool| {
+        let start = std::time::Instant::now();
+        while !pred(&applied.lock().unwrap()) {
+            assert!(start.elapsed().as_secs() < 30, "the stream stopped");
+            if let Some(m) = bus.pop_filtered(&[gst::MessageType::Error]) {
+                panic!("{m:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    pipeline.set_state(gst::State::Playing).unwrap();
+    wait_for(&|a| a.len() >= 6);
+    pipeline
+        .seek_simple(
+            gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
+            gst::ClockTime::from_seconds(10),
+        )
+        .unwrap();
+    wait_for(&|a| a.iter().filter(|(n, _)| *n >= 300).count() >= 6);
+    pipeline.set_state(gst::State::Null).unwrap();
+    let applied = applied.lock().unwrap();
+    let after: Vec<_> = applied.iter().filter(|(n, _)| *n >= 300).collect();
+    assert_eq!(after[0].0, 300, "the seek lands on frame 300");
+    // A freshly started element fed the same poses from frame 300 on.
+    let mut fresh = warp_harness(
+        &[("mode", "stabilize"), ("smoothing", "4")],
+        "GRAY8",
+        64,
+        48,
+    );
+    let vi = info("GRAY8", 64, 48);
+    for (n, got) in &after {
+        let m = matches_meta(shaky_camera(*n).inverse(), MatchStatus::Ok);
+        let out = fresh
+            .push_and_pull(with_matches(&make_buffer(&vi, texture), m))
+            .unwrap();
+        let want = out.meta::<HomographyMeta>().unwrap().data().applied;
+        assert!(
+            got.corner_error(&want, 64.0, 48.0).unwrap() < 1e-9,
+            "frame {n}: {got:?} vs a fresh path's {want:?}"
+        );
+    }
+    // The first frame after the seek is its own smoothed pose: no correction.
+    assert!(
+        after[0]
+            .1
+            .corner_error(&Homography::IDENTITY, 64.0, 48.0)
+            .unwrap()
+            < 1e-9
+    );
+}
+
+#[test]
+fn flush_and_stream_start_reset_stabilize_and_rectify() {
+    let vi = info("GRAY8", 64, 48);
+    let input = make_buffer(&vi, texture);
+    let flush = |hs: &mut gst_check::Harness| {
+        assert!(hs.push_event(gst::event::FlushStart::new()));
+        assert!(hs.push_event(gst::event::FlushStop::new(true)));
+        assert!(
+            hs.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+                gst::ClockTime,
+            >::new()))
+        );
+    };
+    let applied = |out: gst::Buffer| out.meta::<HomographyMeta>().unwrap().data().applied;
+    // rectify holds the last homography over lost frames, but not over a seek.
+    let mut hs = warp_harness(&[("mode", "rectify")], "GRAY8", 64, 48);
+    let to_ref = shift(-3.0, 2.0);
+    let ok = matches_meta(Some(to_ref), MatchStatus::Ok);
+    let lost = || matches_meta(None, MatchStatus::Lost);
+    assert_eq!(
+        applied(hs.push_and_pull(with_matches(&input, ok)).unwrap()),
+        to_ref
+    );
+    assert_eq!(
+        applied(hs.push_and_pull(with_matches(&input, lost())).unwrap()),
+        to_ref
+    );
+    flush(&mut hs);
+    assert_eq!(
+        applied(hs.push_and_pull(with_matches(&input, lost())).unwrap()),
+        Homography::IDENTITY
+    );
+    // stabilize: after a new stream's first frame (status ok) the correction is the identity.
+    for new_stream in [false, true] {
+        let mut hs = warp_harness(
+            &[("mode", "stabilize"), ("smoothing", "4")],
+            "GRAY8",
+            64,
+            48,
+        );
+        for n in 0..5 {
+            let m = matches_meta(shaky_camera(n).inverse(), MatchStatus::Ok);
+            hs.push_and_pull(with_matches(&input, m)).unwrap();
+        }
+        if new_stream {
+            assert!(hs.push_event(gst::event::StreamStart::new("second")));
+        } else {
+            flush(&mut hs);
+        }
+        let m = matches_meta(shaky_camera(5).inverse(), MatchStatus::Ok);
+        let a = applied(hs.push_and_pull(with_matches(&input, m)).unwrap());
+        assert!(
+            a.corner_error(&Homography::IDENTITY, 64.0, 48.0).unwrap() < 1e-9,
+            "new stream {new_stream}: {a:?}"
+        );
+    }
+}

@@ -729,3 +729,127 @@ fn reference_detection_settings_apply_to_the_reference_image() {
     );
     std::fs::remove_file(pgm).ok();
 }
+
+/// What a flushing seek sends through an element.
+fn flush(hs: &mut gst_check::Harness) {
+    assert!(hs.push_event(gst::event::FlushStart::new()));
+    assert!(hs.push_event(gst::event::FlushStop::new(true)));
+    assert!(
+        hs.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+            gst::ClockTime,
+        >::new()))
+    );
+}
+
+#[test]
+fn flush_and_stream_start_restart_the_previous_frame_chain() {
+    for new_stream in [false, true] {
+        let mut hs = harness(&[], 640, 480);
+        let f0 = scene(300, 640, 480, 1);
+        let m = shift_rot(5.0, -3.0, 0.02);
+        let f1 = moved(&f0, &m, 60, 2);
+        assert_eq!(push(&mut hs, &f0).status, MatchStatus::Reference);
+        assert_eq!(push(&mut hs, &f1).status, MatchStatus::Ok);
+        if new_stream {
+            assert!(hs.push_event(gst::event::StreamStart::new("second")));
+        } else {
+            flush(&mut hs);
+        }
+        // The frame after it is not matched against f1 (it would be, with ~360 matches): it
+        // starts a new chain, and the one after it is matched against it.
+        let f2 = moved(&f1, &m, 60, 3);
+        let r2 = push(&mut hs, &f2);
+        assert_eq!(r2.status, MatchStatus::Reference, "new stream {new_stream}");
+        assert!(r2.pairs.is_empty());
+        assert_eq!(r2.to_reference, Some(Homography::IDENTITY));
+        let r3 = push(&mut hs, &moved(&f2, &m, 60, 4));
+        assert_eq!(r3.status, MatchStatus::Ok);
+        assert!(corner_error(&r3.from_reference().unwrap(), &m) < 0.2);
+    }
+}
+
+#[test]
+fn reference_survives_a_seek_but_not_a_new_stream() {
+    let mut hs = harness(&[("mode", "reference")], 640, 480);
+    let f0 = scene(200, 640, 480, 10);
+    let m1 = shift_rot(10.0, 4.0, 0.05);
+    assert_eq!(push(&mut hs, &f0).status, MatchStatus::Reference);
+    flush(&mut hs);
+    // A seek stays in the stream: still matched against its first frame.
+    let r = push(&mut hs, &moved(&f0, &m1, 30, 11));
+    assert_eq!(r.status, MatchStatus::Ok);
+    assert_eq!(r.target, MatchTarget::Reference);
+    assert!(corner_error(&r.homography.unwrap(), &m1) < 0.2);
+    // A new stream's first frame is its reference.
+    assert!(hs.push_event(gst::event::StreamStart::new("second")));
+    let g0 = scene(200, 640, 480, 20);
+    assert_eq!(push(&mut hs, &g0).status, MatchStatus::Reference);
+    let r = push(&mut hs, &moved(&g0, &m1, 30, 21));
+    assert_eq!(r.status, MatchStatus::Ok);
+    assert!(corner_error(&r.homography.unwrap(), &m1) < 0.2);
+}
+
+#[test]
+fn previous_mode_does_not_match_across_a_seek() {
+    // A still picture: consecutive frames match perfectly, so a frame after the seek matched
+    // against the last one before it would be "ok" with many inliers.
+    common::init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc pattern=smpte ! video/x-raw,format=GRAY8,width=160,height=120,framerate=30/1 ! superpointdetect model={} ! superpointmatch mode=previous min-inliers=8 ! fakesink name=sink sync=true",
+        common::random_model().display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, probe| {
+            let buf = probe.buffer().unwrap();
+            let n = (buf.pts().unwrap().nseconds() * 30 + 500_000_000) / 1_000_000_000;
+            let m = buf.meta::<SuperPointMatchesMeta>().unwrap();
+            s.lock()
+                .unwrap()
+                .push((n, m.status(), m.pairs().len(), m.data().num_inliers));
+            gst::PadProbeReturn::Ok
+        });
+    let bus = pipeline.bus().unwrap();
+    type Seen = (u64, MatchStatus, usize, u32);
+    let wait_for = |pred: &dyn Fn(&[Seen]) -> bool| {
+        let start = std::time::Instant::now();
+        while !pred(&seen.lock().unwrap()) {
+            assert!(start.elapsed().as_secs() < 60, "the stream stopped");
+            if let Some(m) = bus.pop_filtered(&[gst::MessageType::Error]) {
+                panic!("{m:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    pipeline.set_state(gst::State::Playing).unwrap();
+    wait_for(&|s| s.len() >= 4);
+    pipeline
+        .seek_simple(
+            gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
+            gst::ClockTime::from_seconds(10),
+        )
+        .unwrap();
+    wait_for(&|s| s.iter().filter(|f| f.0 >= 300).count() >= 3);
+    pipeline.set_state(gst::State::Null).unwrap();
+    let seen = seen.lock().unwrap();
+    let (before, after): (Vec<&Seen>, Vec<&Seen>) = seen.iter().partition(|f| f.0 < 300);
+    assert_eq!(before[0].1, MatchStatus::Reference);
+    for f in &before[1..] {
+        assert_eq!(f.1, MatchStatus::Ok, "{f:?}");
+        assert!(f.3 >= 8, "{f:?}");
+    }
+    assert_eq!(after[0].0, 300, "the seek lands on frame 300");
+    assert_eq!(after[0].1, MatchStatus::Reference, "{:?}", after[0]);
+    assert_eq!(after[0].2, 0, "matched across the seek: {:?}", after[0]);
+    for f in &after[1..] {
+        assert_eq!(f.1, MatchStatus::Ok, "{f:?}");
+    }
+}

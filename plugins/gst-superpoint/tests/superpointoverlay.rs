@@ -435,3 +435,90 @@ fn thickness_and_switches() {
     assert_eq!(rgb_at(&out, 1, 1), [0, 0, 255]);
     assert_eq!(rgb_at(&out, 3, 3), [0, 0, 0], "3 px border");
 }
+
+#[test]
+fn video_meta_strides_and_offsets_are_used_in_every_format() {
+    // The same drawing on a caps-layout buffer and on one whose GstVideoMeta gives other strides
+    // and offsets (as decoders and cameras attach): equal pixels, padding left alone.
+    for format in [
+        "RGB", "BGR", "RGBx", "BGRx", "xRGB", "xBGR", "RGBA", "BGRA", "ARGB", "ABGR", "I420",
+        "NV12", "GRAY8",
+    ] {
+        let vi = info(format);
+        let m = matches(
+            &[((3.0, 5.0), (40.0, 27.0), true)],
+            MatchTarget::Reference,
+            MatchStatus::Ok,
+            Some(Homography([1.0, 0.0, -5.0, 0.0, 1.0, -8.0, 0.0, 0.0, 1.0])),
+        );
+        let input = frame(
+            format,
+            Some(keypoints(&[(10.0, 10.0), (30.5, 20.5), (47.0, 0.0)])),
+            Some(m),
+        );
+        let blank = common::packed_planes(&input, &vi).0;
+        let want = harness(&[], format).push_and_pull(input.clone()).unwrap();
+        let want = common::packed_planes(&want, &vi).0;
+        assert_ne!(want, blank, "{format}: nothing drawn");
+        for (lead, pad) in [(0, 5), (64, 37)] {
+            let relaid = common::relaid_with_video_meta(&input, &vi, lead, pad);
+            assert!(relaid.meta::<SuperPointKeypointsMeta>().is_some());
+            let out = harness(&[], format).push_and_pull(relaid).unwrap();
+            assert_eq!(
+                common::packed_planes(&out, &vi).0,
+                want,
+                "{format} lead {lead} pad {pad}"
+            );
+            assert!(
+                common::padding_untouched(&out, &vi),
+                "{format}: drawn into the row padding"
+            );
+        }
+    }
+}
+
+#[test]
+fn tracks_restart_after_a_flush_and_at_a_new_stream() {
+    let mut hs = harness(
+        &[("draw-keypoints", "false"), ("draw-outline", "false")],
+        "RGB",
+    );
+    let step = |k: usize| {
+        let a = (5.0 + 5.0 * k as f32, 10.0);
+        let b = (10.0 + 5.0 * k as f32, 10.0);
+        matches(
+            &[(a, b, true)],
+            MatchTarget::Previous,
+            MatchStatus::Ok,
+            Some(Homography::IDENTITY),
+        )
+    };
+    for k in 0..3 {
+        hs.push_and_pull(frame("RGB", None, Some(step(k)))).unwrap();
+    }
+    // What a flushing seek sends: the track of the frames before it ends there.
+    assert!(hs.push_event(gst::event::FlushStart::new()));
+    assert!(hs.push_event(gst::event::FlushStop::new(true)));
+    assert!(
+        hs.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+            gst::ClockTime,
+        >::new()))
+    );
+    let out = hs.push_and_pull(frame("RGB", None, Some(step(3)))).unwrap();
+    assert_eq!(
+        lit_pixels(&out),
+        (20..=25).map(|x| (x, 10)).collect::<Vec<_>>()
+    );
+    let out = hs.push_and_pull(frame("RGB", None, Some(step(4)))).unwrap();
+    assert_eq!(
+        lit_pixels(&out),
+        (20..=30).map(|x| (x, 10)).collect::<Vec<_>>()
+    );
+    // A new stream likewise.
+    assert!(hs.push_event(gst::event::StreamStart::new("second")));
+    let out = hs.push_and_pull(frame("RGB", None, Some(step(5)))).unwrap();
+    assert_eq!(
+        lit_pixels(&out),
+        (30..=35).map(|x| (x, 10)).collect::<Vec<_>>()
+    );
+}

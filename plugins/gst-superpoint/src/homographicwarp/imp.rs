@@ -87,6 +87,12 @@ impl Default for Settings {
 
 struct State {
     rng: Pcg64,
+    /// mode=random: the amplitudes in use (the last valid ones set).
+    random: HomographyParams,
+    /// mode=random: amplitudes set while playing that were invalid (warned about once).
+    rejected_random: Option<HomographyParams>,
+    /// Negotiated frame size.
+    size: (usize, usize),
     smoother: PathSmoother,
     /// Last valid camera pose (stabilize) and correction.
     last_camera: Option<Homography>,
@@ -94,6 +100,18 @@ struct State {
     /// Last valid homography onto the reference (rectify).
     last_rectify: Homography,
     frame: u64,
+}
+
+impl State {
+    /// Forgets what belongs to one stream position: the camera path of mode=stabilize and the
+    /// last homography of mode=rectify (after a flushing seek or at a new stream). The random
+    /// sequence and the frame counter go on.
+    fn reset_stream(&mut self) {
+        self.smoother.reset(self.size.0, self.size.1);
+        self.last_camera = None;
+        self.last_correction = Homography::IDENTITY;
+        self.last_rectify = Homography::IDENTITY;
+    }
 }
 
 /// How a format's planes are warped: per plane, the number of interleaved channels and whether
@@ -378,6 +396,9 @@ impl BaseTransformImpl for HomographicWarp {
         }
         *self.state.lock().unwrap() = Some(State {
             rng: Pcg64::seed_from_u64(s.seed),
+            random: s.random,
+            rejected_random: None,
+            size: (0, 0),
             smoother: PathSmoother::new(s.smoothing as usize, 0, 0),
             last_camera: None,
             last_correction: Homography::IDENTITY,
@@ -390,6 +411,20 @@ impl BaseTransformImpl for HomographicWarp {
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.state.lock().unwrap() = None;
         Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        // A flushing seek or a new stream: the smoothed camera path (stabilize) and the held
+        // homography (rectify) belong to the frames before it.
+        if matches!(
+            event.view(),
+            gst::EventView::FlushStop(_) | gst::EventView::StreamStart(_)
+        ) && let Some(state) = self.state.lock().unwrap().as_mut()
+        {
+            gst::debug!(CAT, imp = self, "{:?}: camera path reset", event.type_());
+            state.reset_stream();
+        }
+        self.parent_sink_event(event)
     }
 
     fn transform_meta<'a>(
@@ -428,6 +463,7 @@ impl VideoFilterImpl for HomographicWarp {
         }
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             // A new frame size starts a new camera path.
+            state.size = (in_info.width() as usize, in_info.height() as usize);
             state
                 .smoother
                 .reset(in_info.width() as usize, in_info.height() as usize);
@@ -472,6 +508,7 @@ impl VideoFilterImpl for HomographicWarp {
             );
             gst::FlowError::Error
         };
+        let mut warning = None;
         let (hm, kind) = match settings.mode {
             WarpMode::Fixed => match &settings.matrix {
                 Ok(m) => (*m, WarpKind::Fixed),
@@ -481,12 +518,23 @@ impl VideoFilterImpl for HomographicWarp {
                 }
             },
             WarpMode::Random => {
-                if let Err(e) = settings.random.validate() {
-                    gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", e));
-                    return Err(gst::FlowError::Error);
+                if settings.random != state.random && state.rejected_random != Some(settings.random)
+                {
+                    match settings.random.validate() {
+                        Ok(()) => {
+                            state.random = settings.random;
+                            state.rejected_random = None;
+                        }
+                        Err(e) => {
+                            state.rejected_random = Some(settings.random);
+                            warning = Some(format!(
+                                "ignoring the new random amplitudes until they are valid, keeping the last valid ones: {e}"
+                            ));
+                        }
+                    }
                 }
                 (
-                    sample_homography(w, h, &settings.random, &mut state.rng),
+                    sample_homography(w, h, &state.random, &mut state.rng),
                     WarpKind::Random,
                 )
             }
@@ -527,6 +575,9 @@ impl VideoFilterImpl for HomographicWarp {
         let frame_no = state.frame;
         state.frame += 1;
         drop(guard);
+        if let Some(w) = warning {
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", w));
+        }
 
         let border = Rgba::from_argb(settings.border_color);
         let Some(layout) = plane_layout(inframe.format(), border) else {
@@ -536,6 +587,25 @@ impl VideoFilterImpl for HomographicWarp {
             Interpolation::Bilinear => warp::Interpolation::Bilinear,
             Interpolation::Nearest => warp::Interpolation::Nearest,
         };
+        // Strides and offsets of both frames come from their GstVideoMeta when the buffers carry
+        // one (decoders, cameras, rawvideoparse), else from the caps.
+        for (side, strides) in [
+            ("input", inframe.plane_stride()),
+            ("output", outframe.plane_stride()),
+        ] {
+            if let Some(s) = strides[..layout.planes.len()].iter().find(|&&s| s < 0) {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    (
+                        "negative row stride {} on the {} frame (bottom-up layout) is not supported: insert videoflip method=vertical-flip ! videoconvert",
+                        s,
+                        side
+                    )
+                );
+                return Err(gst::FlowError::NotSupported);
+            }
+        }
         let chroma_h = hm.rescaled(0.5, 0.5);
         for (i, (channels, chroma, border)) in layout.planes.iter().enumerate() {
             let (pw, ph) = if *chroma {

@@ -128,9 +128,27 @@ struct State {
     chain_size: (u32, u32),
     frame: u64,
     model_checked: bool,
+    /// Matching and RANSAC settings in use (the last valid ones set).
+    params: (MatchParams, RansacParams),
+    /// Settings set while playing that were invalid (warned about once).
+    rejected: Option<(MatchParams, RansacParams)>,
 }
 
 impl State {
+    /// Forgets what belongs to the frames before a flushing seek or a new stream: the previous
+    /// frame and the composed chain (mode=previous), so the next frame starts a new chain. A
+    /// first-frame reference (mode=reference) is kept across a seek, which stays in the same
+    /// stream, and dropped at a new stream (`new_stream`), whose first frame becomes the
+    /// reference; a `reference-location` image is always kept.
+    fn reset_stream(&mut self, new_stream: bool) {
+        self.previous = None;
+        self.chain = Homography::IDENTITY;
+        self.chain_size = (0, 0);
+        if new_stream && !self.reference_from_file {
+            self.reference = None;
+        }
+    }
+
     fn new() -> Self {
         State {
             matcher: Matcher::new(),
@@ -144,6 +162,8 @@ impl State {
             chain_size: (0, 0),
             frame: 0,
             model_checked: false,
+            params: (MatchParams::default(), RansacParams::default()),
+            rejected: None,
         }
     }
 
@@ -155,12 +175,13 @@ impl State {
         current: &KeypointsData,
         settings: &Settings,
     ) -> Result<Estimate, String> {
+        let (match_params, ransac_params) = self.params;
         self.matcher
             .match_descriptors(
                 &target.descriptors,
                 &current.descriptors,
                 DESCRIPTOR_DIM,
-                &settings.match_params(),
+                &match_params,
                 &mut self.matches,
             )
             .map_err(|e| e.to_string())?;
@@ -204,7 +225,7 @@ impl State {
             self.dst
                 .push((p.current_point[0] as f64, p.current_point[1] as f64));
         }
-        match find_homography(&self.src, &self.dst, &settings.ransac_params()) {
+        match find_homography(&self.src, &self.dst, &ransac_params) {
             Ok(h) => {
                 est.inliers = h.inliers;
                 est.num_inliers = h.num_inliers as u32;
@@ -556,6 +577,19 @@ impl BaseTransformImpl for SuperPointMatch {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
         let mut state = State::new();
+        state.params = (settings.match_params(), settings.ransac_params());
+        state.params.0.validate().map_err(|e| {
+            gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("superpointmatch cannot start: {}", e)
+            )
+        })?;
+        state.params.1.validate().map_err(|e| {
+            gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("superpointmatch cannot start: {}", e)
+            )
+        })?;
         match (&settings.reference_location, settings.mode) {
             (Some(location), MatchMode::Reference) => {
                 let data = detect_reference(&settings, location)?;
@@ -605,6 +639,23 @@ impl BaseTransformImpl for SuperPointMatch {
         Ok(())
     }
 
+    fn sink_event(&self, event: gst::Event) -> bool {
+        // After a flushing seek the next frame is not the successor of the last one; a new
+        // stream starts afresh (see State::reset_stream).
+        let new_stream = match event.view() {
+            gst::EventView::FlushStop(_) => Some(false),
+            gst::EventView::StreamStart(_) => Some(true),
+            _ => None,
+        };
+        if let Some(new_stream) = new_stream
+            && let Some(state) = self.state.lock().unwrap().as_mut()
+        {
+            gst::debug!(CAT, imp = self, "{:?}: matching chain reset", event.type_());
+            state.reset_stream(new_stream);
+        }
+        self.parent_sink_event(event)
+    }
+
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         // Keypoints of the previous frame or the reference stay usable across a size change: the
         // homography absorbs the scale.
@@ -643,6 +694,38 @@ impl BaseTransformImpl for SuperPointMatch {
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
             gst::element_imp_error!(self, gst::CoreError::StateChange, ("not started"));
+            return Err(gst::FlowError::Flushing);
+        };
+        // Settings changed while playing are used once valid; invalid ones keep the last valid
+        // ones with one warning (GLib's ranges already keep each value valid on its own).
+        let wanted = (settings.match_params(), settings.ransac_params());
+        if wanted != state.params && state.rejected != Some(wanted) {
+            let valid = wanted
+                .0
+                .validate()
+                .map_err(|e| e.to_string())
+                .and_then(|_| wanted.1.validate().map_err(|e| e.to_string()));
+            match valid {
+                Ok(()) => {
+                    state.params = wanted;
+                    state.rejected = None;
+                }
+                Err(e) => {
+                    state.rejected = Some(wanted);
+                    drop(guard);
+                    gst::element_imp_warning!(
+                        self,
+                        gst::LibraryError::Settings,
+                        (
+                            "ignoring the new matching settings until they are valid, keeping the last valid ones: {}",
+                            e
+                        )
+                    );
+                    guard = self.state.lock().unwrap();
+                }
+            }
+        }
+        let Some(state) = guard.as_mut() else {
             return Err(gst::FlowError::Flushing);
         };
         let frame = state.frame;

@@ -331,6 +331,17 @@ impl BaseTransformImpl for SuperPointOverlay {
         *self.state.lock().unwrap() = State::default();
         Ok(())
     }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        // Tracks join positions of consecutive frames; a flushing seek or a new stream breaks them.
+        if matches!(
+            event.view(),
+            gst::EventView::FlushStop(_) | gst::EventView::StreamStart(_)
+        ) {
+            self.state.lock().unwrap().tracks.clear();
+        }
+        self.parent_sink_event(event)
+    }
 }
 
 impl VideoFilterImpl for SuperPointOverlay {
@@ -393,10 +404,23 @@ impl VideoFilterImpl for SuperPointOverlay {
         let (w, h) = (frame.width() as usize, frame.height() as usize);
         let format = canvas_format(frame.format()).ok_or(gst::FlowError::NotNegotiated)?;
         let n_planes = format.planes();
+        // The mapped frame's strides and offsets come from the buffer's GstVideoMeta when it has
+        // one (decoders, cameras, rawvideoparse), else from the caps.
         let strides: Vec<usize> = frame.plane_stride()[..n_planes]
             .iter()
-            .map(|&s| s as usize)
-            .collect();
+            .map(|&s| usize::try_from(s))
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    (
+                        "negative row stride in {:?} (bottom-up layout) is not supported: insert videoflip method=vertical-flip ! videoconvert",
+                        frame.plane_stride()
+                    )
+                );
+                gst::FlowError::NotSupported
+            })?;
         let planes: Vec<(&mut [u8], usize)> = frame
             .planes_data_mut()
             .into_iter()

@@ -110,3 +110,80 @@ pub fn write_pgm(path: &std::path::Path, gray: &[u8], w: usize, h: usize) {
     bytes.extend_from_slice(gray);
     std::fs::write(path, bytes).unwrap();
 }
+
+/// The planes of a mapped video buffer without row padding, with their row lengths in bytes and
+/// heights (the layout comes from the buffer's `GstVideoMeta` if any, else from `info`).
+pub fn packed_planes(
+    buf: &gst::BufferRef,
+    info: &gst_video::VideoInfo,
+) -> (Vec<Vec<u8>>, Vec<usize>, Vec<usize>) {
+    use gst_video::prelude::*;
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info).unwrap();
+    let finfo = info.format_info();
+    let (mut planes, mut row_bytes, mut heights) = (Vec::new(), Vec::new(), Vec::new());
+    for p in 0..frame.n_planes() {
+        let c = (0..finfo.n_components())
+            .find(|&c| finfo.plane()[c as usize] == p)
+            .unwrap();
+        let rb = finfo.scale_width(c as u8, info.width()) as usize
+            * finfo.pixel_stride()[c as usize] as usize;
+        let ph = finfo.scale_height(c as u8, info.height()) as usize;
+        let stride = frame.plane_stride()[p as usize] as usize;
+        let data = frame.plane_data(p).unwrap();
+        planes.push(
+            (0..ph)
+                .flat_map(|y| data[y * stride..y * stride + rb].to_vec())
+                .collect(),
+        );
+        row_bytes.push(rb);
+        heights.push(ph);
+    }
+    (planes, row_bytes, heights)
+}
+
+/// A copy of `buf` (caps layout of `info`) relaid with a `GstVideoMeta`: `lead` junk bytes
+/// before the first plane and `pad` after every row (see [`buffer_with_video_meta`]); metas other
+/// than the video meta are copied over.
+pub fn relaid_with_video_meta(
+    buf: &gst::Buffer,
+    info: &gst_video::VideoInfo,
+    lead: usize,
+    pad: usize,
+) -> gst::Buffer {
+    let (planes, row_bytes, heights) = packed_planes(buf, info);
+    let mut out = buffer_with_video_meta(
+        info.format(),
+        (info.width(), info.height()),
+        &planes,
+        &row_bytes,
+        &heights,
+        lead,
+        pad,
+    );
+    {
+        let o = out.get_mut().unwrap();
+        buf.copy_into(
+            o,
+            gst::BufferCopyFlags::META | gst::BufferCopyFlags::TIMESTAMPS,
+            ..,
+        )
+        .unwrap();
+    }
+    out
+}
+
+/// Whether every byte of `buf` outside the rows described by its `GstVideoMeta` (lead and row
+/// padding written by [`buffer_with_video_meta`]) is still the 0xA5 filler.
+pub fn padding_untouched(buf: &gst::BufferRef, info: &gst_video::VideoInfo) -> bool {
+    let meta = buf.meta::<gst_video::VideoMeta>().expect("a video meta");
+    let (_, row_bytes, heights) = packed_planes(buf, info);
+    let map = buf.map_readable().unwrap();
+    let mut inside = vec![false; map.len()];
+    for p in 0..row_bytes.len() {
+        for y in 0..heights[p] {
+            let start = meta.offset()[p] + y * meta.stride()[p] as usize;
+            inside[start..start + row_bytes[p]].fill(true);
+        }
+    }
+    map.iter().zip(&inside).all(|(&b, &i)| i || b == 0xA5)
+}
