@@ -251,9 +251,30 @@ fn list_photos(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(photos)
 }
 
+/// The sequence folder made from `photo`: `v_syn_<stem>` with characters other than ASCII letters,
+/// digits and '-' replaced by '_'.
+fn sequence_name(photo: &Path) -> String {
+    let stem: String = photo
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("v_syn_{stem}")
+}
+
 /// Writes an HPatches-layout dataset of synthetic viewpoint sequences `out/v_syn_<photo>` made from
 /// the photos in `photos` (see the module docs), plus `out/synthetic.json` with the parameters.
 /// Deterministic for given photos and parameters; existing files of those sequences are replaced.
+/// Photos whose names give the same sequence folder (see `v_syn_<stem>`: `x.png` and `x.jpg`)
+/// are an [`Error::Input`] before anything is written.
 pub fn generate_synthetic(
     photos: &Path,
     out: &Path,
@@ -264,10 +285,33 @@ pub fn generate_synthetic(
         return Err(Error::Config("warps per photo must be at least 1".into()));
     }
     let list = list_photos(photos)?;
+    // One sequence folder per photo, named after it: photos whose names map to the same folder
+    // (x.png and x.jpg, "a b.png" and "a_b.png") would overwrite each other's sequence.
+    let names: Vec<String> = list.iter().map(|p| sequence_name(p)).collect();
+    let mut by_name: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for (name, photo) in names.iter().zip(&list) {
+        by_name
+            .entry(name)
+            .or_default()
+            .push(photo.display().to_string());
+    }
+    let clashes: Vec<String> = by_name
+        .iter()
+        .filter(|(_, photos)| photos.len() > 1)
+        .map(|(name, photos)| format!("{} would all become {name}", photos.join(", ")))
+        .collect();
+    if !clashes.is_empty() {
+        return Err(Error::Input(format!(
+            "photos would overwrite each other's synthetic sequence: {}. Nothing was written; \
+             rename the photos so their names without extension differ (letters, digits and '-' \
+             are kept, other characters become '_')",
+            clashes.join("; ")
+        )));
+    }
     std::fs::create_dir_all(out)
         .map_err(|e| Error::Io(format!("cannot create {}: {e}", out.display())))?;
     let mut sequences = Vec::new();
-    for (index, photo) in list.iter().enumerate() {
+    for ((index, photo), name) in list.iter().enumerate().zip(&names) {
         let img = OwnedImage::load(photo)?;
         let mut gray =
             image::GrayImage::from_raw(img.width as u32, img.height as u32, img.to_luma())
@@ -289,20 +333,7 @@ pub fn generate_synthetic(
                 m = crate::MIN_FRAME_SIDE
             )));
         }
-        let stem: String = photo
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let dir = out.join(format!("v_syn_{stem}"));
+        let dir = out.join(name);
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
         let save = |img: &image::GrayImage, p: &Path| {

@@ -90,6 +90,20 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> Result<(), String> {
+    // The report and the plot are separate files; check before a long run writes one over the
+    // other.
+    if let (Some(json), Some(plot)) = (&args.json, &args.plot)
+        && (json == plot
+            || json
+                .canonicalize()
+                .ok()
+                .is_some_and(|j| plot.canonicalize().ok() == Some(j)))
+    {
+        return Err(format!(
+            "--json and --plot both name {}: give them different files",
+            json.display()
+        ));
+    }
     if let Some(photos) = &args.synthetic {
         let params = SyntheticParams {
             warps: args.synthetic_warps,

@@ -1,0 +1,230 @@
+//! The `superpoint` CLI never overwrites its own outputs: `detect` with images whose results
+//! would share a file, or whose result would replace an input image, and `eval --synthetic` with
+//! photos that would share a sequence folder, fail with a clear message before writing anything;
+//! `eval --json` and `--plot` must differ.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use superpoint::json::DetectionFile;
+use superpoint::onnx::{ModelInfo, SuperPointWeights};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sp-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn superpoint(args: &[&Path]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_superpoint"));
+    cmd.args(args);
+    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
+        let lib = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.deps/onnxruntime/libonnxruntime.so.1.31.1");
+        cmd.env("ORT_DYLIB_PATH", lib);
+    }
+    cmd.output().expect("run the superpoint binary")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A textured grey image (`seed` varies it), saved in the format of the extension.
+fn write_image(path: &Path, seed: u32) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    image::GrayImage::from_fn(64, 48, |x, y| {
+        image::Luma(
+            [((x * 7 + y * 13 + seed * 31) % 256) as u8 ^ ((x / 8 + y / 8) % 2 * 200) as u8],
+        )
+    })
+    .save(path)
+    .unwrap();
+}
+
+fn random_model(dir: &Path) -> PathBuf {
+    let path = dir.join("random.onnx");
+    SuperPointWeights::random(1, true)
+        .write_model(
+            &path,
+            &ModelInfo {
+                model_id: "random-cli".into(),
+                trained: false,
+                description: "plumbing".into(),
+            },
+        )
+        .unwrap();
+    path
+}
+
+fn p(s: &str) -> PathBuf {
+    PathBuf::from(s)
+}
+
+#[test]
+fn detect_refuses_images_whose_results_would_share_a_file() {
+    let root = temp_dir("clash");
+    let model = random_model(&root);
+    let (ax_png, bx_png, ax_jpg) = (
+        root.join("a/x.png"),
+        root.join("b/x.png"),
+        root.join("a/x.jpg"),
+    );
+    write_image(&ax_png, 1);
+    write_image(&bx_png, 2);
+    write_image(&ax_jpg, 3);
+    let out_dir = root.join("OUT");
+    let out = superpoint(&[
+        &p("detect"),
+        &ax_png,
+        &bx_png,
+        &ax_jpg,
+        &p("--model"),
+        &model,
+        &p("--json"),
+        &out_dir,
+    ]);
+    assert!(!out.status.success(), "exit 0 with clashing outputs");
+    let e = stderr(&out);
+    assert!(
+        e.contains(&format!(
+            "{}, {}, {} would all be written to {}",
+            ax_png.display(),
+            bx_png.display(),
+            ax_jpg.display(),
+            out_dir.join("x.json").display()
+        )) && e.contains("Nothing was written"),
+        "{e}"
+    );
+    assert!(!out_dir.exists(), "something was written");
+
+    // The same image twice, with an existing result folder: refused, the folder left alone.
+    std::fs::create_dir_all(&out_dir).unwrap();
+    std::fs::write(out_dir.join("x.json"), "earlier").unwrap();
+    let out = superpoint(&[
+        &p("detect"),
+        &ax_png,
+        &ax_png,
+        &p("--model"),
+        &model,
+        &p("--json"),
+        &out_dir,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("would all be written to"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("x.json")).unwrap(),
+        "earlier"
+    );
+
+    // Distinct names: one file each, each the detections of its own image.
+    let (by_png, ay_jpg) = (root.join("b/y.png"), root.join("a/z.jpg"));
+    write_image(&by_png, 2);
+    write_image(&ay_jpg, 3);
+    let out = superpoint(&[
+        &p("detect"),
+        &ax_png,
+        &by_png,
+        &ay_jpg,
+        &p("--model"),
+        &model,
+        &p("--json"),
+        &out_dir,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let results: Vec<DetectionFile> = ["x", "y", "z"]
+        .iter()
+        .map(|s| {
+            serde_json::from_str(
+                &std::fs::read_to_string(out_dir.join(format!("{s}.json"))).unwrap(),
+            )
+            .unwrap()
+        })
+        .collect();
+    for r in &results {
+        assert_eq!((r.width, r.height), (64, 48));
+        assert!(!r.keypoints.is_empty());
+    }
+    assert_ne!(results[0].keypoints, results[1].keypoints);
+    assert_ne!(results[1].keypoints, results[2].keypoints);
+    std::fs::remove_dir_all(root).ok();
+}
+
+#[test]
+fn detect_refuses_to_write_over_an_input_image() {
+    let root = temp_dir("over-input");
+    let model = random_model(&root);
+    let image = root.join("x.png");
+    write_image(&image, 4);
+    let before = std::fs::read(&image).unwrap();
+    let out = superpoint(&[
+        &p("detect"),
+        &image,
+        &p("--model"),
+        &model,
+        &p("--json"),
+        &image,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("would overwrite the input image"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&image).unwrap(), before);
+    std::fs::remove_dir_all(root).ok();
+}
+
+#[test]
+fn eval_synthetic_refuses_photos_that_would_share_a_sequence() {
+    let root = temp_dir("syn-clash");
+    let photos = root.join("photos");
+    write_image(&photos.join("x.png"), 1);
+    write_image(&photos.join("x.jpg"), 2);
+    write_image(&photos.join("a b.png"), 3);
+    write_image(&photos.join("a_b.png"), 4);
+    write_image(&photos.join("c.png"), 5);
+    let data = root.join("data");
+    let out = superpoint(&[
+        &p("eval"),
+        &data,
+        &p("--synthetic"),
+        &photos,
+        &p("--generate-only"),
+    ]);
+    assert!(!out.status.success(), "exit 0 with clashing sequence names");
+    let e = stderr(&out);
+    assert!(e.contains("would all become v_syn_x"), "{e}");
+    assert!(e.contains("would all become v_syn_a_b"), "{e}");
+    assert!(!data.exists(), "something was written");
+    std::fs::remove_dir_all(root).ok();
+}
+
+#[test]
+fn eval_refuses_the_same_file_for_report_and_plot() {
+    let root = temp_dir("json-plot");
+    let report = root.join("r.json");
+    let out = superpoint(&[
+        &p("eval"),
+        &root,
+        &p("--detections"),
+        &root,
+        &p("--json"),
+        &report,
+        &p("--plot"),
+        &report,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--json and --plot both name"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!report.exists());
+    std::fs::remove_dir_all(root).ok();
+}
