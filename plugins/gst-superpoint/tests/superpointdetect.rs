@@ -1116,3 +1116,58 @@ fn inference_size_changed_on_a_live_stream_takes_effect_without_stopping_it() {
     );
     assert!(frames.len() >= switched_at + 5);
 }
+
+/// Cost of json-location's per-frame flush: the element's write path (serde_json into a
+/// `BufWriter<File>`, newline) with and without the flush after each line. Run with
+/// `cargo test --release -p gst-plugin-superpoint --test superpointdetect -- --ignored --nocapture bench_json`.
+#[test]
+#[ignore]
+fn bench_json_location_flush_per_frame() {
+    use std::io::Write;
+    let path = std::env::temp_dir().join(format!("sp-bench-{}.jsonl", std::process::id()));
+    for n_keypoints in [100usize, 1000] {
+        let record = superpoint::json::FrameRecord {
+            frame: 0,
+            pts: Some(40_000_000),
+            width: 640,
+            height: 480,
+            model: "random-test".into(),
+            keypoints: (0..n_keypoints)
+                .map(|i| {
+                    [
+                        (i % 640) as f32 + 0.25,
+                        (i / 640) as f32 * 7.5,
+                        0.0123 + i as f32 * 1e-5,
+                    ]
+                })
+                .collect(),
+        };
+        let frames = 5000;
+        let mut per_line = [0.0; 2];
+        for (k, flush) in [false, true].into_iter().enumerate() {
+            let mut best = f64::INFINITY;
+            for _ in 0..3 {
+                let mut w = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+                let t = std::time::Instant::now();
+                for _ in 0..frames {
+                    serde_json::to_writer(&mut w, &record).unwrap();
+                    w.write_all(b"\n").unwrap();
+                    if flush {
+                        w.flush().unwrap();
+                    }
+                }
+                w.flush().unwrap();
+                best = best.min(t.elapsed().as_secs_f64() / frames as f64);
+            }
+            per_line[k] = best;
+        }
+        let bytes = std::fs::metadata(&path).unwrap().len() / frames;
+        println!(
+            "json-location, {n_keypoints} keypoints ({bytes} bytes/line): {:.1} us/frame buffered, {:.1} us/frame flushed per frame (+{:.1} us)",
+            per_line[0] * 1e6,
+            per_line[1] * 1e6,
+            (per_line[1] - per_line[0]) * 1e6
+        );
+    }
+    std::fs::remove_file(path).ok();
+}
