@@ -10,6 +10,11 @@
 //!
 //! Keypoint and match metas describe the input geometry and are not copied to the output: put
 //! `superpointoverlay` before the warp, or detect again after it.
+//!
+//! Every plane is read and written at the strides and offsets of the buffers' `GstVideoMeta`
+//! (else the caps). After a flushing seek (`FLUSH_STOP`) or at a new stream (`STREAM_START`) the
+//! smoothed camera path (`stabilize`) and the held homography (`rectify`) start afresh; the random
+//! sequence goes on.
 
 use gst::glib;
 use gst::prelude::*;

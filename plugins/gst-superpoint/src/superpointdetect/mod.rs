@@ -1,5 +1,11 @@
 //! `superpointdetect`: runs SuperPoint on each frame and attaches
 //! [`SuperPointKeypointsMeta`](crate::meta::SuperPointKeypointsMeta); pixels pass through untouched.
+//!
+//! Frames are read at the strides and offsets of the buffer's `GstVideoMeta` (else the caps).
+//! Keypoints, `border` and `nms-radius` are in frame pixels whatever `inference-width` x
+//! `inference-height` the network runs at. Settings changed while playing apply at the next frame
+//! once they are valid together; until then the last valid ones stay in use and one warning is
+//! posted. `json-location` lines are flushed per frame and on EOS.
 
 use gst::glib;
 use gst::prelude::*;

@@ -353,14 +353,14 @@ impl ObjectImpl for SuperPointMatch {
                     .build(),
                 glib::ParamSpecUInt::builder("reference-nms-radius")
                     .nick("Reference NMS radius")
-                    .blurb("Non-maximum suppression radius for the reference-location image, pixels")
+                    .blurb("Non-maximum suppression radius for the reference-location image, in pixels of that image (detected at its native size)")
                     .maximum(64)
                     .default_value(post.nms_radius as u32)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("reference-border")
                     .nick("Reference border")
-                    .blurb("Border without keypoints for the reference-location image, pixels")
+                    .blurb("Border without keypoints for the reference-location image, in pixels of that image")
                     .maximum(1024)
                     .default_value(post.border as u32)
                     .mutable_ready()

@@ -11,6 +11,11 @@
 //! equal to `superpointdetect`'s), loaded when the element starts; set them to the upstream
 //! detector's values. A warning is posted when the model id of the reference differs from the one
 //! upstream.
+//!
+//! After a flushing seek (`FLUSH_STOP`) or at a new stream (`STREAM_START`), `mode=previous`
+//! starts a new chain: the next frame is not matched against one from before. In
+//! `mode=reference` a first-frame reference survives a seek (same stream) and is replaced by the
+//! first frame of a new stream; a `reference-location` image is always kept.
 
 use gst::glib;
 use gst::prelude::*;

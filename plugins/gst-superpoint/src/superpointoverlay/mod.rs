@@ -4,6 +4,9 @@
 //!
 //! Place it after `superpointdetect` (keypoints) and `superpointmatch` (matches, tracks, outline,
 //! a red frame border on lost frames), and before any `homographicwarp` (which moves the pixels).
+//!
+//! Planes are drawn at the strides and offsets of the buffer's `GstVideoMeta` (else the caps);
+//! tracks start afresh after a flushing seek (`FLUSH_STOP`) and at a new stream (`STREAM_START`).
 
 use gst::glib;
 use gst::prelude::*;
