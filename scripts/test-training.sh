@@ -21,9 +21,13 @@ say "cargo test --release -p superpoint-train"
 rm -f /tmp/superpoint-train-tests.$$
 
 # Photos: the permissive photos of the shared data set when present, else stand-in images.
+# The Kodak photos are held back: validation during joint training, never training.
 PHOTOS=()
 for d in "$ROOT/../shared/data/extra" "/work/shared/data/extra"; do
-  if [ -f "$d/MANIFEST.tsv" ]; then PHOTOS=(--photos "$d" --licence permissive); break; fi
+  if [ -f "$d/MANIFEST.tsv" ]; then
+    PHOTOS=(--photos "$d" --licence permissive --exclude kodak24 --val-photos "$d/kodak24")
+    break
+  fi
 done
 OUT="$(mktemp -d /tmp/superpoint-pipeline.XXXXXX)"
 trap 'rm -rf "$OUT"' EXIT
@@ -54,7 +58,9 @@ for key in ("magicpoint_onnx_max_abs_diff", "superpoint_onnx_max_abs_diff"):
 print(f"  magicpoint AP {s['magicpoint_ap']:.4f}, mAP {s['magicpoint_map']:.4f}")
 sys.exit(0 if ok else 1)
 PY
-for f in magicpoint.onnx superpoint.onnx magicpoint/loss.png superpoint/loss.png magicpoint/eval/pr_curve.png adapt/labels.json; do
+VAL=()
+[ ${#PHOTOS[@]} -gt 0 ] && VAL=(superpoint/val.csv superpoint/val.png)
+for f in magicpoint.onnx superpoint.onnx magicpoint/loss.png superpoint/loss.png magicpoint/eval/pr_curve.png adapt/labels.json "${VAL[@]}"; do
   [ -s "$OUT/$f" ] || die "pipeline --small did not write $f"
 done
 echo "pipeline: 1 passed, 0 failed"
