@@ -19,11 +19,8 @@ MODEL="${SUPERPOINT_MODEL:-$ROOT/models/superpoint.onnx}"
 if [ ! -f "$MODEL" ]; then
   cat >&2 <<MSG
 [$(basename "$0")] ERROR: no SuperPoint model at $MODEL
-  The trained model models/superpoint.onnx is produced by the training pipeline (see the training
-  issues: superpoint-train synth -> magicpoint -> adapt -> train -> export) and is not in the tree yet.
-  To try the plumbing now, write a model with RANDOM weights (meaningless keypoints) and point to it:
-      superpoint write-random-model /tmp/random.onnx
-      SUPERPOINT_MODEL=/tmp/random.onnx $0
+  The repository ships models/superpoint.onnx; point SUPERPOINT_MODEL at a SuperPoint ONNX model,
+  or train one (training/README.md, "The CPU recipe").
 MSG
   exit 1
 fi
@@ -35,4 +32,4 @@ require_element() {
   gst-inspect-1.0 "$1" >/dev/null 2>&1 || die "GStreamer element $1 not found${2:+: $2}"
 }
 require_element superpointdetect "the plugin is not built or GST_PLUGIN_PATH is wrong: run scripts/setup.sh"
-say "model $MODEL (an untrained model triggers a RANDOM-weights warning from the elements: plumbing only)"
+say "model $MODEL"

@@ -4,7 +4,7 @@
 #
 # Usage: scripts/demo.sh [--full] [--frames N] [VIDEO] [OUT_DIR]
 #   default: the first 200 frames (20 s) of vtest.avi at a 512x384 inference size -> ./demo-output/
-#            (about a minute on 2 CPU cores)
+#            (about 30 s on 2 CPU cores)
 #   --full       the whole video at the frame's own size (about 0.4 s per 768x576 frame on 2 cores)
 #   --frames N   the first N frames (0 = all)
 # SUPERPOINT_MODEL overrides the model (default models/superpoint.onnx).

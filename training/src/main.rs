@@ -158,6 +158,26 @@ enum Cmd {
         #[arg(long)]
         no_verify: bool,
     },
+    /// Redraw a chart from a loss.csv or val.csv (e.g. with other columns).
+    Plot {
+        /// CSV written by a training stage (first column: step).
+        csv: PathBuf,
+        /// Columns to draw (default: all).
+        #[arg(long, value_delimiter = ',')]
+        columns: Vec<String>,
+        /// Chart title.
+        #[arg(long, default_value = "")]
+        title: String,
+        /// Vertical axis label.
+        #[arg(long, default_value = "value")]
+        y_label: String,
+        /// Logarithmic vertical axis.
+        #[arg(long)]
+        log_y: bool,
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Every stage end to end: synth previews, MagicPoint, evaluation, export, adaptation, joint
     /// training, export.
     Pipeline {
@@ -328,6 +348,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 resume,
                 val_photos.as_deref(),
             )?;
+        }
+        Cmd::Plot {
+            csv,
+            columns,
+            title,
+            y_label,
+            log_y,
+            out,
+        } => {
+            let text = std::fs::read_to_string(&csv)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", csv.display()))?;
+            let mut lines = text.lines();
+            let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+            let rows: Vec<Vec<f64>> = lines
+                .map(|l| l.split(',').filter_map(|v| v.parse().ok()).collect())
+                .filter(|r: &Vec<f64>| r.len() == header.len())
+                .collect();
+            let wanted: Vec<&str> = if columns.is_empty() {
+                header.iter().skip(1).copied().collect()
+            } else {
+                columns.iter().map(String::as_str).collect()
+            };
+            let series = wanted
+                .iter()
+                .map(|name| {
+                    let i = header.iter().position(|h| h == name).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{} has no column {name:?} (columns: {header:?})",
+                            csv.display()
+                        )
+                    })?;
+                    Ok(superpoint_train::plot::Series {
+                        name: name.to_string(),
+                        points: rows.iter().map(|r| (r[0], r[i])).collect(),
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            superpoint_train::plot::line_chart(&out, &title, header[0], &y_label, &series, log_y)?;
+            println!("plot: wrote {}", out.display());
         }
         Cmd::Export {
             model,

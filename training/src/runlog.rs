@@ -149,8 +149,16 @@ impl LossLog {
             .collect())
     }
 
-    /// Draws the columns named in `which` against the step into `png`.
-    pub fn plot(&self, png: &Path, title: &str, which: &[&str], log_y: bool) -> anyhow::Result<()> {
+    /// Draws the columns named in `which` against the step into `png`, with `y_label` on the
+    /// vertical axis.
+    pub fn plot(
+        &self,
+        png: &Path,
+        title: &str,
+        which: &[&str],
+        y_label: &str,
+        log_y: bool,
+    ) -> anyhow::Result<()> {
         let rows = self.rows()?;
         let series: Vec<Series> = which
             .iter()
@@ -169,7 +177,7 @@ impl LossLog {
                 })
             })
             .collect();
-        line_chart(png, title, "step", "loss", &series, log_y)
+        line_chart(png, title, "step", y_label, &series, log_y)
     }
 }
 

@@ -155,8 +155,13 @@ impl Stage {
                     descriptor: net.has_descriptor(),
                 };
                 save_checkpoint(&self.checkpoint, net, adam, &state)?;
-                if let Err(e) = log.plot(&self.out.join("loss.png"), opts.title, opts.columns, true)
-                {
+                if let Err(e) = log.plot(
+                    &self.out.join("loss.png"),
+                    opts.title,
+                    opts.columns,
+                    "loss",
+                    true,
+                ) {
                     eprintln!("[{name}] warning: {e}");
                 }
             }

@@ -172,6 +172,7 @@ impl Validator {
             &self.png,
             "SuperPoint validation (held-back synthetic pairs)",
             &["mma3", "h3", "rep300", "pos_sim", "neg_sim"],
+            "MMA@3, H@3, rep@300, cosine similarity",
             false,
         ) {
             eprintln!("[train] warning: {e}");
