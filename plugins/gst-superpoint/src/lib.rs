@@ -1,17 +1,28 @@
 //! GStreamer plugin `superpoint`: SuperPoint keypoint detection (`superpointdetect`), matching
 //! (`superpointmatch`), homographic warping (`homographicwarp`) and drawing (`superpointoverlay`).
 //!
-//! Applications read the results with the metas in [`meta`].
+//! Applications read the results with the metas in [`meta`] and [`match_meta`], and the bus
+//! messages in [`messages`].
 #![allow(clippy::non_send_fields_in_send_ty)]
 
 use gst::glib;
 
 pub mod homographicwarp;
 pub mod match_meta;
+pub mod messages;
 pub mod meta;
 pub mod superpointdetect;
 pub mod superpointmatch;
 pub mod superpointoverlay;
+
+/// The model of `superpointdetect`'s `model` and `superpointmatch`'s `reference-model` when unset:
+/// [`superpoint::default_model_path`] (`$SUPERPOINT_MODEL`, else the source tree's
+/// `models/superpoint.onnx`) as a property string.
+pub(crate) fn default_model() -> String {
+    superpoint::default_model_path()
+        .to_string_lossy()
+        .into_owned()
+}
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     superpointdetect::register(plugin)?;

@@ -45,6 +45,13 @@ impl MatchStatus {
             MatchStatus::Lost => "lost",
         }
     }
+
+    /// The status named by [`as_str`](Self::as_str), if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [MatchStatus::Reference, MatchStatus::Ok, MatchStatus::Lost]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
 }
 
 /// Which frame the current one was matched against.
@@ -54,6 +61,23 @@ pub enum MatchTarget {
     Previous,
     /// The reference frame or image (`mode=reference`).
     Reference,
+}
+
+impl MatchTarget {
+    /// `"previous"` or `"reference"` (the `mode` field of the `superpoint-match` message).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MatchTarget::Previous => "previous",
+            MatchTarget::Reference => "reference",
+        }
+    }
+
+    /// The target named by [`as_str`](Self::as_str), if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [MatchTarget::Previous, MatchTarget::Reference]
+            .into_iter()
+            .find(|t| t.as_str() == name)
+    }
 }
 
 /// One descriptor match between the matched frame (previous frame or reference) and the current

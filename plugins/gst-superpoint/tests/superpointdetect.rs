@@ -5,6 +5,7 @@ mod common;
 
 use gst::prelude::*;
 use gst_video::prelude::*;
+use gstsuperpoint::messages::KeypointsMessage;
 use gstsuperpoint::meta::SuperPointKeypointsMeta;
 use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, Frame, PixelLayout};
 
@@ -219,21 +220,12 @@ fn element_messages_carry_keypoints() {
         .keypoints()
         .len() as u32;
     let msg = std::iter::from_fn(|| bus.pop())
-        .find(|m| {
-            m.structure()
-                .is_some_and(|s| s.name() == "superpoint-keypoints")
-        })
-        .expect("superpoint-keypoints message");
-    let s = msg.structure().unwrap();
-    assert_eq!(s.get::<u32>("count").unwrap(), count);
-    assert_eq!(
-        s.get::<gst::Array>("keypoints").unwrap().len() as u32,
-        count
-    );
-    assert_eq!(
-        s.get::<Option<gst::ClockTime>>("pts").unwrap(),
-        Some(gst::ClockTime::from_mseconds(40))
-    );
+        .find_map(|m| KeypointsMessage::from_message(&m))
+        .expect("superpoint-keypoints message")
+        .expect("a well-formed superpoint-keypoints message");
+    assert_eq!(msg.count(), count);
+    assert_eq!(msg.keypoints.len() as u32, count);
+    assert_eq!(msg.pts, Some(gst::ClockTime::from_mseconds(40)));
 }
 
 /// Runs `desc` to PAUSED and returns the first error message on the bus.

@@ -11,6 +11,7 @@ use gst::prelude::*;
 use gstsuperpoint::match_meta::{
     HomographyData, HomographyMeta, MatchStatus, MatchTarget, SuperPointMatchesMeta, WarpKind,
 };
+use gstsuperpoint::messages::MatchMessage;
 use gstsuperpoint::meta::{KeypointsData, SuperPointKeypointsMeta};
 use superpoint::{Homography, Keypoint};
 
@@ -459,9 +460,10 @@ fn reference_image_is_detected_with_the_reference_model() {
     }
     let mut statuses = Vec::new();
     while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Element]) {
-        if let Some(s) = msg.structure().filter(|s| s.name() == "superpoint-match") {
-            statuses.push(s.get::<String>("status").unwrap());
-            assert_eq!(s.get::<gst::Array>("homography").unwrap().len(), 9);
+        if let Some(m) = MatchMessage::from_message(&msg) {
+            let m = m.unwrap();
+            statuses.push(m.status.as_str());
+            assert!(m.homography.is_some());
         }
     }
     assert_eq!(statuses, ["ok", "ok"]);
@@ -510,41 +512,27 @@ fn messages_carry_the_homography_and_the_ground_truth_error() {
     hs.push_and_pull(buffer(Some(&f0), Some(truth0))).unwrap();
     let f1 = moved(&f0, &m, 10, 61);
     hs.push_and_pull(buffer(Some(&f1), Some(truth1))).unwrap();
-    let msgs: Vec<gst::Structure> =
+    let msgs: Vec<MatchMessage> =
         std::iter::from_fn(|| bus.pop_filtered(&[gst::MessageType::Element]))
-            .filter_map(|m| m.structure().map(|s| s.to_owned()))
+            .filter_map(|m| MatchMessage::from_message(&m))
+            .map(|m| m.expect("a well-formed superpoint-match message"))
             .collect();
     assert_eq!(msgs.len(), 2);
-    assert_eq!(msgs[0].name(), "superpoint-match");
-    assert_eq!(msgs[0].get::<&str>("status").unwrap(), "reference");
+    assert_eq!(msgs[0].status, MatchStatus::Reference);
     let s = &msgs[1];
-    assert_eq!(s.get::<&str>("status").unwrap(), "ok");
-    assert_eq!(s.get::<&str>("mode").unwrap(), "previous");
-    assert_eq!(s.get::<u64>("frame").unwrap(), 1);
-    assert_eq!(
-        s.get::<Option<gst::ClockTime>>("pts").unwrap(),
-        Some(gst::ClockTime::from_mseconds(40))
-    );
-    assert!(s.get::<u32>("matches").unwrap() >= 150);
-    assert!(s.get::<u32>("inliers").unwrap() >= 150);
-    let hm: Vec<f64> = s
-        .get::<gst::Array>("homography")
-        .unwrap()
-        .iter()
-        .map(|v| v.get::<f64>().unwrap())
-        .collect();
-    let hm = Homography(hm.try_into().unwrap());
+    assert_eq!(s.status, MatchStatus::Ok);
+    assert_eq!(s.mode, MatchTarget::Previous);
+    assert_eq!(s.frame, 1);
+    assert_eq!(s.pts, Some(gst::ClockTime::from_mseconds(40)));
+    assert!(s.matches >= 150);
+    assert!(s.inliers >= 150);
+    let hm = s.homography.expect("homography");
     assert!(corner_error(&hm, &m) < 0.2);
-    let truth: Vec<f64> = s
-        .get::<gst::Array>("true-homography")
-        .unwrap()
-        .iter()
-        .map(|v| v.get::<f64>().unwrap())
-        .collect();
-    assert!(corner_error(&Homography(truth.try_into().unwrap()), &m) < 1e-9);
-    let e = s.get::<f64>("corner-error").unwrap();
+    let truth = s.true_homography.expect("true-homography");
+    assert!(corner_error(&truth, &m) < 1e-9);
+    let e = s.corner_error.expect("corner-error");
     assert!((e - corner_error(&hm, &m)).abs() < 1e-9, "{e}");
-    assert_eq!(s.get::<gst::Array>("to-reference").unwrap().len(), 9);
+    assert!(s.to_reference.is_some());
 }
 
 #[test]

@@ -3,9 +3,9 @@
 //! sampled one (the warp's `HomographyMeta`).
 //!
 //! With the random-weights test model this checks plumbing only (metas, messages and the
-//! ground-truth arithmetic agree); its corner errors say nothing about quality. The accuracy
-//! assertion (mean corner error < 3 px on >= 90 % of frames) runs when `models/superpoint.onnx`
-//! (or `$SUPERPOINT_MODEL`) exists and is marked trained.
+//! ground-truth arithmetic agree); its corner errors say nothing about quality. With the shipped
+//! model `models/superpoint.onnx` (or `$SUPERPOINT_MODEL`) the accuracy is asserted: mean corner
+//! error < 3 px on >= 90 % of frames.
 
 mod common;
 
@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use gst::prelude::*;
 use gstsuperpoint::match_meta::{HomographyMeta, MatchStatus, SuperPointMatchesMeta};
+use gstsuperpoint::messages::MatchMessage;
 use superpoint::Homography;
 
 const W: usize = 320;
@@ -104,22 +105,16 @@ fn run_selfcheck(model: &std::path::Path, frames: usize) -> Vec<FrameResult> {
             .filter(|_| d.status == MatchStatus::Ok)
             .and_then(|h| h.corner_error(&expected, W as f64, H as f64));
         let msg = std::iter::from_fn(|| bus.pop_filtered(&[gst::MessageType::Element]))
-            .filter_map(|m| m.structure().map(|s| s.to_owned()))
-            .find(|s| s.name() == "superpoint-match")
-            .expect("superpoint-match message");
-        assert_eq!(msg.get::<u64>("frame").unwrap(), i as u64);
-        assert_eq!(msg.get::<&str>("status").unwrap(), d.status.as_str());
+            .find_map(|m| MatchMessage::from_message(&m))
+            .expect("superpoint-match message")
+            .expect("a well-formed superpoint-match message");
+        assert_eq!(msg.frame, i as u64);
+        assert_eq!(msg.status, d.status);
         if i > 0 {
-            let t: Vec<f64> = msg
-                .get::<gst::Array>("true-homography")
-                .expect("true-homography in the message")
-                .iter()
-                .map(|v| v.get::<f64>().unwrap())
-                .collect();
-            let t = Homography(t.try_into().unwrap());
+            let t = msg.true_homography.expect("true-homography in the message");
             assert!(t.corner_error(&expected, W as f64, H as f64).unwrap() < 1e-6);
         }
-        let message_error = msg.get::<f64>("corner-error").ok();
+        let message_error = msg.corner_error;
         results.push(FrameResult {
             status: d.status,
             corner_error,
@@ -162,7 +157,8 @@ fn selfcheck_plumbing_with_the_random_model() {
     );
 }
 
-fn trained_model() -> Option<PathBuf> {
+/// The shipped model (or `$SUPERPOINT_MODEL`), which must be a trained one.
+fn trained_model() -> PathBuf {
     let path = std::env::var_os("SUPERPOINT_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -171,29 +167,15 @@ fn trained_model() -> Option<PathBuf> {
                 "/../../models/superpoint.onnx"
             ))
         });
-    match superpoint::onnx::read_model_info(&path) {
-        Ok(info) if info.trained => Some(path),
-        Ok(_) => {
-            eprintln!(
-                "{} is not a trained model: accuracy self-check skipped",
-                path.display()
-            );
-            None
-        }
-        Err(e) => {
-            eprintln!(
-                "no trained model ({e}): accuracy self-check skipped (train one: see the training issues)"
-            );
-            None
-        }
-    }
+    let info = superpoint::onnx::read_model_info(&path)
+        .unwrap_or_else(|e| panic!("the shipped model {}: {e}", path.display()));
+    assert!(info.trained, "{} is not a trained model", path.display());
+    path
 }
 
 #[test]
 fn selfcheck_accuracy_with_the_trained_model() {
-    let Some(model) = trained_model() else {
-        return;
-    };
+    let model = trained_model();
     let results = run_selfcheck(&model, 40);
     let (ok, under3, median, mean) = summary(&results);
     let frames = results.len() - 1;

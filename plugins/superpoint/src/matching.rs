@@ -23,6 +23,9 @@ const NR: usize = 16;
 /// second set stream through L1).
 const BLOCK_BYTES: usize = 192 * 1024;
 
+/// Default [`MatchParams::ratio`]: 1, no ratio test (`superpointmatch`, `superpoint eval`).
+pub const DEFAULT_RATIO: f32 = 1.0;
+
 /// Matching options.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -43,7 +46,7 @@ impl Default for MatchParams {
     fn default() -> Self {
         MatchParams {
             mutual: true,
-            ratio: 1.0,
+            ratio: DEFAULT_RATIO,
             max_distance: f32::INFINITY,
         }
     }

@@ -18,7 +18,18 @@ pub struct Keypoint {
     pub score: f32,
 }
 
-/// Post-processing parameters (defaults from DESIGN.md).
+/// Default [`PostParams::threshold`]: minimum heatmap probability of a keypoint (the default of
+/// `superpointdetect`, the `superpoint` CLI and the trainer's evaluation).
+pub const DEFAULT_THRESHOLD: f32 = 0.015;
+/// Default [`PostParams::nms_radius`], frame pixels.
+pub const DEFAULT_NMS_RADIUS: usize = 4;
+/// Default [`PostParams::border`], frame pixels.
+pub const DEFAULT_BORDER: usize = 4;
+/// Default [`PostParams::max_keypoints`] (0 would keep all).
+pub const DEFAULT_MAX_KEYPOINTS: usize = 1000;
+
+/// Post-processing parameters; [`Default`] gives [`DEFAULT_THRESHOLD`], [`DEFAULT_NMS_RADIUS`],
+/// [`DEFAULT_BORDER`] and [`DEFAULT_MAX_KEYPOINTS`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PostParams {
     /// Minimum heatmap probability.
@@ -37,10 +48,10 @@ pub struct PostParams {
 impl Default for PostParams {
     fn default() -> Self {
         PostParams {
-            threshold: 0.015,
-            nms_radius: 4,
-            border: 4,
-            max_keypoints: 1000,
+            threshold: DEFAULT_THRESHOLD,
+            nms_radius: DEFAULT_NMS_RADIUS,
+            border: DEFAULT_BORDER,
+            max_keypoints: DEFAULT_MAX_KEYPOINTS,
         }
     }
 }

@@ -40,6 +40,13 @@ pub enum RansacError {
     InvalidParams(String),
 }
 
+/// Default [`RansacParams::threshold`], pixels (`superpointmatch`, `superpoint eval`).
+pub const DEFAULT_THRESHOLD: f64 = 3.0;
+/// Default [`RansacParams::confidence`].
+pub const DEFAULT_CONFIDENCE: f64 = 0.999;
+/// Default [`RansacParams::max_iterations`].
+pub const DEFAULT_MAX_ITERATIONS: usize = 2000;
+
 /// RANSAC options.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -60,9 +67,9 @@ impl Default for RansacParams {
     /// 3 px, 99.9 %, 2000 iterations, seed 0, refinement on.
     fn default() -> Self {
         RansacParams {
-            threshold: 3.0,
-            confidence: 0.999,
-            max_iterations: 2000,
+            threshold: DEFAULT_THRESHOLD,
+            confidence: DEFAULT_CONFIDENCE,
+            max_iterations: DEFAULT_MAX_ITERATIONS,
             seed: 0,
             refine: true,
         }

@@ -13,11 +13,16 @@ use gst_video::prelude::*;
 
 use superpoint::batching::{BatchPolicy, BatchedDetector};
 use superpoint::json::FrameRecord;
+use superpoint::postprocess::{
+    DEFAULT_BORDER, DEFAULT_MAX_KEYPOINTS, DEFAULT_NMS_RADIUS, DEFAULT_THRESHOLD,
+};
 use superpoint::{
     Detections, Detector, DetectorConfig, EngineOptions, Frame, PixelLayout, PostParams,
 };
 
 use super::Provider;
+use crate::default_model;
+use crate::messages::KeypointsMessage;
 use crate::meta::{KeypointsData, SuperPointKeypointsMeta};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -27,19 +32,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("SuperPoint keypoint detector"),
     )
 });
-
-/// The model used when the `model` property is not set: `$SUPERPOINT_MODEL`, else the one shipped
-/// in the source tree's `models/`.
-pub(crate) fn default_model() -> String {
-    superpoint::default_model_path()
-        .to_string_lossy()
-        .into_owned()
-}
-
-const DEFAULT_THRESHOLD: f32 = 0.015;
-const DEFAULT_NMS_RADIUS: u32 = 4;
-const DEFAULT_BORDER: u32 = 4;
-const DEFAULT_MAX_KEYPOINTS: u32 = 1000;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -71,9 +63,9 @@ impl Default for Settings {
             provider_fallback: true,
             threads: 0,
             threshold: DEFAULT_THRESHOLD,
-            nms_radius: DEFAULT_NMS_RADIUS,
-            border: DEFAULT_BORDER,
-            max_keypoints: DEFAULT_MAX_KEYPOINTS,
+            nms_radius: DEFAULT_NMS_RADIUS as u32,
+            border: DEFAULT_BORDER as u32,
+            max_keypoints: DEFAULT_MAX_KEYPOINTS as u32,
             inference_width: 0,
             inference_height: 0,
             descriptors: true,
@@ -227,21 +219,21 @@ impl ObjectImpl for SuperPointDetect {
                     .nick("NMS radius")
                     .blurb("Non-maximum suppression radius in frame pixels (0 = off): a keypoint suppresses weaker ones at most this far along both axes, also when inference-width/height resize the frame")
                     .maximum(64)
-                    .default_value(DEFAULT_NMS_RADIUS)
+                    .default_value(DEFAULT_NMS_RADIUS as u32)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("border")
                     .nick("Border")
                     .blurb("Drop keypoints closer than this many frame pixels to the frame edge (kept keypoints lie within [border, width - 1 - border]), also when inference-width/height resize the frame")
                     .maximum(1024)
-                    .default_value(DEFAULT_BORDER)
+                    .default_value(DEFAULT_BORDER as u32)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("max-keypoints")
                     .nick("Max keypoints")
                     .blurb("Keep at most this many keypoints per frame, best first (0 = all)")
                     .maximum(100_000)
-                    .default_value(DEFAULT_MAX_KEYPOINTS)
+                    .default_value(DEFAULT_MAX_KEYPOINTS as u32)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("inference-width")
@@ -672,20 +664,16 @@ impl BaseTransformImpl for SuperPointDetect {
         }
         drop(state_guard);
         if settings.post_messages {
-            let keypoints = gst::Array::new(
-                data.keypoints
-                    .iter()
-                    .map(|k| gst::Array::new([k.x, k.y, k.score]).to_send_value()),
+            let msg = KeypointsMessage {
+                pts,
+                frame: frame_no,
+                keypoints: data.keypoints.clone(),
+            };
+            let _ = self.obj().post_message(
+                gst::message::Element::builder(msg.to_structure())
+                    .src(&*self.obj())
+                    .build(),
             );
-            let s = gst::Structure::builder("superpoint-keypoints")
-                .field("pts", pts)
-                .field("frame", frame_no)
-                .field("count", data.keypoints.len() as u32)
-                .field("keypoints", keypoints)
-                .build();
-            let _ = self
-                .obj()
-                .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
         }
         SuperPointKeypointsMeta::add(buf, data);
         Ok(gst::FlowSuccess::Ok)

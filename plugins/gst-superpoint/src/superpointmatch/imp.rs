@@ -14,9 +14,11 @@ use superpoint::ransac::{RansacParams, find_homography};
 use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, Homography, PostParams};
 
 use super::MatchMode;
+use crate::default_model;
 use crate::match_meta::{
     HomographyMeta, MatchPair, MatchStatus, MatchTarget, MatchesData, SuperPointMatchesMeta,
 };
+use crate::messages::MatchMessage;
 use crate::meta::{KeypointsData, SuperPointKeypointsMeta};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -27,19 +29,12 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-/// The model detecting a `reference-location` image by default: `$SUPERPOINT_MODEL`, else the
-/// shipped `models/superpoint.onnx` (the same default as `superpointdetect`).
-fn default_model() -> String {
-    superpoint::default_model_path()
-        .to_string_lossy()
-        .into_owned()
-}
+use superpoint::matching::DEFAULT_RATIO;
+use superpoint::ransac::{DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD as DEFAULT_RANSAC_THRESHOLD};
 
-const DEFAULT_RATIO: f32 = 1.0;
+/// `max-distance` 0 = no limit.
 const DEFAULT_MAX_DISTANCE: f32 = 0.0;
-const DEFAULT_RANSAC_THRESHOLD: f64 = 3.0;
-const DEFAULT_CONFIDENCE: f64 = 0.999;
-const DEFAULT_MAX_ITERATIONS: u32 = 2000;
+const DEFAULT_MAX_ITERATIONS: u32 = superpoint::ransac::DEFAULT_MAX_ITERATIONS as u32;
 const DEFAULT_MIN_INLIERS: u32 = 15;
 
 #[derive(Debug, Clone)]
@@ -564,10 +559,6 @@ impl ElementImpl for SuperPointMatch {
     }
 }
 
-fn matrix_array(h: &Homography) -> gst::Array {
-    gst::Array::new(h.0)
-}
-
 impl BaseTransformImpl for SuperPointMatch {
     const MODE: gst_base::subclass::BaseTransformMode =
         gst_base::subclass::BaseTransformMode::AlwaysInPlace;
@@ -882,41 +873,12 @@ impl SuperPointMatch {
             data.num_inliers
         );
         if settings.post_messages {
-            let mut s = gst::Structure::builder("superpoint-match")
-                .field("pts", buf.pts())
-                .field("frame", data.frame)
-                .field(
-                    "mode",
-                    match data.target {
-                        MatchTarget::Previous => "previous",
-                        MatchTarget::Reference => "reference",
-                    },
-                )
-                .field("status", data.status.as_str())
-                .field("matches", data.pairs.len() as u32)
-                .field("inliers", data.num_inliers)
-                .field("rms-error", data.rms_error)
-                .build();
-            if let Some(h) = &data.homography {
-                s.set("homography", matrix_array(h));
-            }
-            if let Some(h) = &data.to_reference {
-                s.set("to-reference", matrix_array(h));
-            }
-            if let Some(reason) = &lost_reason {
-                s.set("reason", reason.as_str());
-            }
-            if let Some(t) = &expected {
-                s.set("true-homography", matrix_array(t));
-                if let Some(e) = data.homography.as_ref().and_then(|h| {
-                    h.corner_error(t, data.target_size.0 as f64, data.target_size.1 as f64)
-                }) {
-                    s.set("corner-error", e);
-                }
-            }
-            let _ = self
-                .obj()
-                .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+            let msg = MatchMessage::new(buf.pts(), &data, expected, lost_reason);
+            let _ = self.obj().post_message(
+                gst::message::Element::builder(msg.to_structure())
+                    .src(&*self.obj())
+                    .build(),
+            );
         }
         SuperPointMatchesMeta::add(buf, Arc::new(data));
         Ok(gst::FlowSuccess::Ok)

@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use superpoint::postprocess::{
+    DEFAULT_BORDER, DEFAULT_MAX_KEYPOINTS, DEFAULT_NMS_RADIUS, DEFAULT_THRESHOLD,
+};
 use superpoint::{DetectorConfig, EngineOptions, PostParams, Provider};
 
 /// Model and detection options (the same as `superpointdetect`'s properties).
@@ -18,17 +21,17 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Minimum heatmap probability of a keypoint.
-    #[arg(long, default_value_t = 0.015)]
+    #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
     pub threshold: f32,
     /// Non-maximum suppression radius in image pixels (also with --inference-width/height).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = DEFAULT_NMS_RADIUS)]
     pub nms_radius: usize,
     /// Drop keypoints closer than this many image pixels to the image edge (also with
     /// --inference-width/height).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = DEFAULT_BORDER)]
     pub border: usize,
     /// Keep at most this many keypoints (0 = all).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = DEFAULT_MAX_KEYPOINTS)]
     pub max_keypoints: usize,
     /// Network input width (0 = native size padded to a multiple of 8); give both or neither.
     /// Keypoints are reported in image pixels either way.

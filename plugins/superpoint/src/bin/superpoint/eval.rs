@@ -76,10 +76,10 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 3.0)]
     pub epsilon: f64,
     /// RANSAC inlier threshold, pixels.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = superpoint::ransac::DEFAULT_THRESHOLD)]
     pub ransac_threshold: f64,
     /// Lowe's ratio test for matching, in (0, 1]; 1 = off (mutual nearest neighbours only).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = superpoint::matching::DEFAULT_RATIO)]
     pub ratio: f32,
     /// Maximum descriptor distance of a match (default: none).
     #[arg(long)]
