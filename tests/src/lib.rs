@@ -44,19 +44,10 @@ pub fn gst_tool(tool: &str, args: &[&str]) -> Output {
         })
 }
 
-/// A random-weights SuperPoint model written by the library (plumbing only).
+/// A random-weights SuperPoint model written by the library (plumbing only), with model id
+/// `name`.
 pub fn random_model(name: &str) -> PathBuf {
-    use superpoint::onnx::{ModelInfo, SuperPointWeights};
     let path = std::env::temp_dir().join(format!("{name}-{}.onnx", std::process::id()));
-    SuperPointWeights::random(3, true)
-        .write_model(
-            &path,
-            &ModelInfo {
-                model_id: name.into(),
-                trained: false,
-                description: "plumbing".into(),
-            },
-        )
-        .unwrap();
+    superpoint::onnx::SuperPointWeights::write_random_model(&path, 3, true, name).unwrap();
     path
 }

@@ -7,6 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::caps;
 use gst::prelude::*;
 use gst_video::prelude::*;
 use gstsuperpoint::match_meta::{
@@ -19,10 +20,6 @@ const FORMATS: [&str; 13] = [
     "GRAY8", "RGB", "BGR", "RGBx", "BGRx", "xRGB", "xBGR", "RGBA", "BGRA", "ARGB", "ABGR", "I420",
     "NV12",
 ];
-
-fn caps(format: &str, w: u32, h: u32) -> String {
-    format!("video/x-raw,format={format},width={w},height={h},framerate=30/1")
-}
 
 fn info(format: &str, w: u32, h: u32) -> gst_video::VideoInfo {
     common::init();
@@ -176,17 +173,7 @@ fn matrix_str(m: &[f64; 9]) -> String {
 }
 
 fn warp_harness(props: &[(&str, &str)], format: &str, w: u32, h: u32) -> gst_check::Harness {
-    common::init();
-    let el = gst::ElementFactory::make("homographicwarp")
-        .build()
-        .unwrap();
-    for (k, v) in props {
-        el.set_property_from_str(k, v);
-    }
-    let mut hs = gst_check::Harness::with_element(&el, Some("sink"), Some("src"));
-    hs.play();
-    hs.set_src_caps_str(&caps(format, w, h));
-    hs
+    common::harness("homographicwarp", props, &caps(format, w, h))
 }
 
 /// Border values per plane for opaque black as the element writes them.
@@ -417,20 +404,7 @@ fn nearest_copies_and_bilinear_averages_at_half_pixels() {
 }
 
 fn start_error(matrix: &str) -> String {
-    common::init();
-    let el = gst::ElementFactory::make("homographicwarp")
-        .build()
-        .unwrap();
-    el.set_property_from_str("matrix", matrix);
-    let bus = gst::Bus::new();
-    el.set_bus(Some(&bus));
-    assert!(el.set_state(gst::State::Paused).is_err(), "{matrix}");
-    let msg = bus.pop_filtered(&[gst::MessageType::Error]).expect("error");
-    let gst::MessageView::Error(e) = msg.view() else {
-        unreachable!()
-    };
-    let _ = el.set_state(gst::State::Null);
-    format!("{} {:?}", e.error(), e.debug())
+    common::start_error("homographicwarp", &[("matrix", matrix)])
 }
 
 #[test]
@@ -718,27 +692,6 @@ fn caps_changes_mid_stream_renegotiate() {
     assert!(sx <= 32.0 + 1e-6 && sy <= 16.0 + 1e-6);
 }
 
-#[repr(C)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: i64,
-}
-
-unsafe extern "C" {
-    /// libc's `clock_gettime` (64-bit Linux `timespec`).
-    safe fn clock_gettime(clock: std::ffi::c_int, ts: &mut Timespec) -> std::ffi::c_int;
-}
-
-/// CPU seconds used by the process so far (`CLOCK_PROCESS_CPUTIME_ID`).
-fn process_cpu_seconds() -> f64 {
-    let mut ts = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    clock_gettime(2, &mut ts);
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
-
 /// Warp throughput (wall clock, and per CPU-second over all threads). Run with
 /// `cargo test --release -p gst-plugin-superpoint --test homographicwarp -- --ignored --nocapture`.
 #[test]
@@ -762,12 +715,12 @@ fn bench_warp_throughput() {
             );
             hs.push_and_pull(input.clone()).unwrap();
             let n = 20;
-            let (t, c) = (std::time::Instant::now(), process_cpu_seconds());
+            let (t, c) = (std::time::Instant::now(), common::process_cpu_seconds());
             for _ in 0..n {
                 hs.push_and_pull(input.clone()).unwrap();
             }
             let s = t.elapsed().as_secs_f64() / n as f64;
-            let cpu = (process_cpu_seconds() - c) / n as f64;
+            let cpu = (common::process_cpu_seconds() - c) / n as f64;
             println!(
                 "homographicwarp {format} {w}x{h} {interpolation}: {:.2} ms/frame, {:.1} Mpixel/s wall, {:.1} Mpixel per CPU-second",
                 s * 1e3,

@@ -21,18 +21,12 @@ fn rss_kib() -> i64 {
         .nth(1)
         .and_then(|v| v.parse().ok())
         .expect("resident pages");
-    // sysconf(_SC_PAGESIZE); _SC_PAGESIZE is 30 on Linux.
-    let page = match sysconf(30) {
+    // SAFETY: sysconf has no preconditions.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
         p if p > 0 => p,
         _ => 4096,
     };
     resident * page / 1024
-}
-
-unsafe extern "C" {
-    /// libc's `sysconf` (no preconditions).
-    // `long` is 64-bit on the 64-bit Linux targets this test runs on.
-    safe fn sysconf(name: std::ffi::c_int) -> i64;
 }
 
 #[test]

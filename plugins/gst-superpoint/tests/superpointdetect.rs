@@ -10,15 +10,12 @@ use gstsuperpoint::meta::SuperPointKeypointsMeta;
 use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, Frame, PixelLayout};
 
 fn harness(caps: &str) -> gst_check::Harness {
-    common::init();
-    let el = gst::ElementFactory::make("superpointdetect")
-        .property("model", common::random_model().to_str().unwrap())
-        .build()
-        .unwrap();
-    let mut h = gst_check::Harness::with_element(&el, Some("sink"), Some("src"));
-    h.play();
-    h.set_src_caps_str(caps);
-    h
+    let model = common::random_model();
+    common::harness(
+        "superpointdetect",
+        &[("model", model.to_str().unwrap())],
+        caps,
+    )
 }
 
 fn push(h: &mut gst_check::Harness, data: Vec<u8>) -> gst::Buffer {
@@ -951,15 +948,7 @@ fn invalid_settings_while_playing_keep_the_last_valid_ones_and_warn_once() {
 fn descriptors_on_a_detector_only_model_while_playing_are_a_warning() {
     common::init();
     let model = std::env::temp_dir().join(format!("sp-detonly-{}.onnx", std::process::id()));
-    superpoint::onnx::SuperPointWeights::random(5, false)
-        .write_model(
-            &model,
-            &superpoint::onnx::ModelInfo {
-                model_id: "random-test".into(),
-                trained: false,
-                description: "detector only".into(),
-            },
-        )
+    superpoint::onnx::SuperPointWeights::write_random_model(&model, 5, false, "random-test")
         .unwrap();
     let el = gst::ElementFactory::make("superpointdetect")
         .property("model", model.to_str().unwrap())

@@ -7,6 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::{bus_for, error_text};
 use gst::prelude::*;
 use gstsuperpoint::match_meta::{
     HomographyData, HomographyMeta, MatchStatus, MatchTarget, SuperPointMatchesMeta, WarpKind,
@@ -82,19 +83,7 @@ fn moved(base: &KeypointsData, hm: &Homography, outliers: usize, seed: u64) -> K
 }
 
 fn harness(props: &[(&str, &str)], w: u32, h: u32) -> gst_check::Harness {
-    common::init();
-    let el = gst::ElementFactory::make("superpointmatch")
-        .build()
-        .unwrap();
-    for (k, v) in props {
-        el.set_property_from_str(k, v);
-    }
-    let mut hs = gst_check::Harness::with_element(&el, Some("sink"), Some("src"));
-    hs.play();
-    hs.set_src_caps_str(&format!(
-        "video/x-raw,format=GRAY8,width={w},height={h},framerate=30/1"
-    ));
-    hs
+    common::harness("superpointmatch", props, &common::caps("GRAY8", w, h))
 }
 
 fn buffer(kp: Option<&KeypointsData>, truth: Option<Homography>) -> gst::Buffer {
@@ -335,22 +324,6 @@ fn properties_have_documented_defaults_and_ranges() {
     }
 }
 
-fn bus_for(el: &gst::Element) -> gst::Bus {
-    let bus = gst::Bus::new();
-    el.set_bus(Some(&bus));
-    bus
-}
-
-fn error_text(bus: &gst::Bus) -> String {
-    let msg = bus
-        .pop_filtered(&[gst::MessageType::Error])
-        .expect("an error message");
-    match msg.view() {
-        gst::MessageView::Error(e) => format!("{} {:?}", e.error(), e.debug()),
-        _ => unreachable!(),
-    }
-}
-
 #[test]
 fn missing_keypoint_meta_is_a_clear_error_naming_superpointdetect() {
     let mut hs = harness(&[], 64, 48);
@@ -374,18 +347,7 @@ fn keypoints_without_descriptors_are_a_clear_error() {
 }
 
 fn start_error(props: &[(&str, &str)]) -> String {
-    common::init();
-    let el = gst::ElementFactory::make("superpointmatch")
-        .build()
-        .unwrap();
-    for (k, v) in props {
-        el.set_property_from_str(k, v);
-    }
-    let bus = bus_for(&el);
-    assert!(el.set_state(gst::State::Paused).is_err());
-    let text = error_text(&bus);
-    let _ = el.set_state(gst::State::Null);
-    text
+    common::start_error("superpointmatch", props)
 }
 
 #[test]
@@ -557,28 +519,6 @@ fn caps_changes_mid_stream_keep_matching() {
     assert_eq!(r.target_size, (320, 240));
 }
 
-#[repr(C)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: i64,
-}
-
-unsafe extern "C" {
-    /// libc's `clock_gettime` (64-bit Linux `timespec`).
-    safe fn clock_gettime(clock: std::ffi::c_int, ts: &mut Timespec) -> std::ffi::c_int;
-}
-
-/// CPU seconds of this thread (`CLOCK_THREAD_CPUTIME_ID`) or of the process
-/// (`CLOCK_PROCESS_CPUTIME_ID`): less sensitive than wall time to other load on the machine.
-fn cpu_seconds(process: bool) -> f64 {
-    let mut ts = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    clock_gettime(if process { 2 } else { 3 }, &mut ts);
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
-
 /// Matching + RANSAC time for 1000 x 1000 keypoints through the element, and the detector's time
 /// per 640x480 frame (random weights: speed only). Run with
 /// `cargo test --release -p gst-plugin-superpoint --test superpointmatch -- --ignored --nocapture`.
@@ -605,25 +545,25 @@ fn bench_matching_1000x1000_vs_detector() {
     push(&mut hs, &f0);
     push(&mut hs, &frames[0]);
     let n = frames.len() as f64;
-    let (t, c) = (std::time::Instant::now(), cpu_seconds(false));
+    let (t, c) = (std::time::Instant::now(), common::thread_cpu_seconds());
     for f in &frames {
         let r = push(&mut hs, f);
         assert_eq!(r.status, MatchStatus::Ok);
     }
     let element_ms = t.elapsed().as_secs_f64() * 1000.0 / n;
-    let element_cpu_ms = (cpu_seconds(false) - c) * 1000.0 / n;
+    let element_cpu_ms = (common::thread_cpu_seconds() - c) * 1000.0 / n;
 
     let mut matcher = superpoint::matching::Matcher::new();
     let mut out = Vec::new();
     let params = superpoint::matching::MatchParams::default();
-    let (t, c) = (std::time::Instant::now(), cpu_seconds(false));
+    let (t, c) = (std::time::Instant::now(), common::thread_cpu_seconds());
     for f in &frames {
         matcher
             .match_descriptors(&f0.descriptors, &f.descriptors, 256, &params, &mut out)
             .unwrap();
     }
     let match_ms = t.elapsed().as_secs_f64() * 1000.0 / n;
-    let match_cpu_ms = (cpu_seconds(false) - c) * 1000.0 / n;
+    let match_cpu_ms = (common::thread_cpu_seconds() - c) * 1000.0 / n;
 
     let gray = common::luma_of(&common::graf_rgb(640, 480));
     let mut det = superpoint::Detector::new(
@@ -639,12 +579,12 @@ fn bench_matching_1000x1000_vs_detector() {
         superpoint::Frame::new(&gray, 640, 480, 640, superpoint::PixelLayout::Gray).unwrap();
     let mut d = superpoint::Detections::default();
     det.detect(&frame, &mut d).unwrap();
-    let (t, c) = (std::time::Instant::now(), cpu_seconds(true));
+    let (t, c) = (std::time::Instant::now(), common::process_cpu_seconds());
     for _ in 0..5 {
         det.detect(&frame, &mut d).unwrap();
     }
     let detect_ms = t.elapsed().as_secs_f64() * 1000.0 / 5.0;
-    let detect_cpu_ms = (cpu_seconds(true) - c) * 1000.0 / 5.0;
+    let detect_cpu_ms = (common::process_cpu_seconds() - c) * 1000.0 / 5.0;
     println!(
         "1000x1000 descriptors: matching {match_ms:.2} ms wall ({match_cpu_ms:.2} ms thread CPU); \
          superpointmatch element (matching + RANSAC + meta) {element_ms:.2} ms wall ({element_cpu_ms:.2} ms CPU) per frame; \

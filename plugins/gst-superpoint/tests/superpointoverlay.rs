@@ -20,21 +20,11 @@ const W: u32 = 48;
 const H: u32 = 32;
 
 fn caps(format: &str) -> String {
-    format!("video/x-raw,format={format},width={W},height={H},framerate=30/1")
+    common::caps(format, W, H)
 }
 
 fn harness(props: &[(&str, &str)], format: &str) -> gst_check::Harness {
-    common::init();
-    let el = gst::ElementFactory::make("superpointoverlay")
-        .build()
-        .unwrap();
-    for (k, v) in props {
-        el.set_property_from_str(k, v);
-    }
-    let mut hs = gst_check::Harness::with_element(&el, Some("sink"), Some("src"));
-    hs.play();
-    hs.set_src_caps_str(&caps(format));
-    hs
+    common::harness("superpointoverlay", props, &caps(format))
 }
 
 fn info(format: &str) -> gst_video::VideoInfo {

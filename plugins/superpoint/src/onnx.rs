@@ -331,6 +331,26 @@ impl SuperPointWeights {
             .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
     }
 
+    /// Writes a model with random weights ([`Self::random`] with `seed`; no descriptor head
+    /// unless `descriptors`) to `path`, marked untrained (`superpoint.trained` = false, so the
+    /// elements warn loudly) with `model_id`: the one writer of plumbing-test models, used by
+    /// `superpoint write-random-model` and the tests. Errors when `path` cannot be written.
+    pub fn write_random_model(
+        path: &Path,
+        seed: u64,
+        descriptors: bool,
+        model_id: &str,
+    ) -> Result<ModelInfo, Error> {
+        let info = ModelInfo {
+            model_id: model_id.into(),
+            trained: false,
+            description: "Random He-initialised weights for plumbing tests; NOT a trained model."
+                .into(),
+        };
+        Self::random(seed, descriptors).write_model(path, &info)?;
+        Ok(info)
+    }
+
     /// Reads the weights from an ONNX file written by [`Self::write_model`].
     pub fn from_model_file(path: &Path) -> Result<(Self, ModelInfo), Error> {
         let bytes = std::fs::read(path)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use superpoint::batching::{BatchPolicy, BatchedDetector};
 use superpoint::image_io::OwnedImage;
-use superpoint::onnx::{ModelInfo, SuperPointWeights};
+use superpoint::onnx::SuperPointWeights;
 use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, Frame, PixelLayout};
 
 /// Written once per process: tests run in parallel and must not read a half-written file.
@@ -13,16 +13,7 @@ fn model() -> std::path::PathBuf {
     static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     PATH.get_or_init(|| {
         let path = std::env::temp_dir().join(format!("batching-{}.onnx", std::process::id()));
-        SuperPointWeights::random(9, true)
-            .write_model(
-                &path,
-                &ModelInfo {
-                    model_id: "batch-test".into(),
-                    trained: false,
-                    description: String::new(),
-                },
-            )
-            .unwrap();
+        SuperPointWeights::write_random_model(&path, 9, true, "batch-test").unwrap();
         path
     })
     .clone()

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use superpoint::json::DetectionFile;
-use superpoint::onnx::{ModelInfo, SuperPointWeights};
+use superpoint::onnx::SuperPointWeights;
 
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("sp-cli-{name}-{}", std::process::id()));
@@ -45,16 +45,7 @@ fn write_image(path: &Path, seed: u32) {
 
 fn random_model(dir: &Path) -> PathBuf {
     let path = dir.join("random.onnx");
-    SuperPointWeights::random(1, true)
-        .write_model(
-            &path,
-            &ModelInfo {
-                model_id: "random-cli".into(),
-                trained: false,
-                description: "plumbing".into(),
-            },
-        )
-        .unwrap();
+    SuperPointWeights::write_random_model(&path, 1, true, "random-cli").unwrap();
     path
 }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use superpoint::eval::{load_dataset, read_homography};
 use superpoint::json::DetectionFile;
 use superpoint::metrics::inside;
-use superpoint::onnx::{ModelInfo, SuperPointWeights};
+use superpoint::onnx::SuperPointWeights;
 
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("sp-eval-{name}-{}", std::process::id()));
@@ -282,16 +282,7 @@ fn random_model_runs_through_the_pipeline() {
     let root = temp_dir("model");
     let data = make_synthetic(&root);
     let model = root.join("random.onnx");
-    SuperPointWeights::random(3, true)
-        .write_model(
-            &model,
-            &ModelInfo {
-                model_id: "random-eval-test".into(),
-                trained: false,
-                description: "random weights for the eval plumbing test".into(),
-            },
-        )
-        .unwrap();
+    SuperPointWeights::write_random_model(&model, 3, true, "random-eval-test").unwrap();
     let report_path = root.join("model.json");
     let out = superpoint(&[
         "eval",

@@ -1,12 +1,14 @@
-//! Shared set-up for the element tests: GStreamer + plugin registration, a random-weights model
-//! written by the library's ONNX writer (plumbing only), and real frames from Debian's opencv-doc.
+//! Shared set-up for the element tests: GStreamer + plugin registration, an element in a
+//! Harness, start errors, a random-weights model written by the library's ONNX writer (plumbing
+//! only), real frames from Debian's opencv-doc, buffers with a `GstVideoMeta`, and CPU time.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use gst::prelude::*;
 use superpoint::image_io::OwnedImage;
-use superpoint::onnx::{ModelInfo, SuperPointWeights};
+use superpoint::onnx::SuperPointWeights;
 
 /// Real photograph used by the tests (Debian package `opencv-doc`, installed by scripts/setup.sh).
 pub const GRAF1: &str = "/usr/share/doc/opencv-doc/examples/data/graf1.png";
@@ -29,19 +31,86 @@ pub fn random_model() -> PathBuf {
     PATH.get_or_init(|| {
         let path =
             std::env::temp_dir().join(format!("superpoint-test-{}.onnx", std::process::id()));
-        SuperPointWeights::random(42, true)
-            .write_model(
-                &path,
-                &ModelInfo {
-                    model_id: "random-test".into(),
-                    trained: false,
-                    description: "random weights for plumbing tests".into(),
-                },
-            )
-            .unwrap();
+        SuperPointWeights::write_random_model(&path, 42, true, "random-test").unwrap();
         path
     })
     .clone()
+}
+
+/// Caps of raw video in `format` (e.g. `GRAY8`) at `w` x `h`, 30 frames/s.
+pub fn caps(format: &str, w: u32, h: u32) -> String {
+    format!("video/x-raw,format={format},width={w},height={h},framerate=30/1")
+}
+
+/// The element `factory` with `props` (set from strings, as `gst-launch-1.0` would) in a playing
+/// Harness whose source caps are `caps`.
+pub fn harness(factory: &str, props: &[(&str, &str)], caps: &str) -> gst_check::Harness {
+    init();
+    let el = gst::ElementFactory::make(factory).build().unwrap();
+    for (k, v) in props {
+        el.set_property_from_str(k, v);
+    }
+    let mut hs = gst_check::Harness::with_element(&el, Some("sink"), Some("src"));
+    hs.play();
+    hs.set_src_caps_str(caps);
+    hs
+}
+
+/// A new bus set on `el`, to read what it posts.
+pub fn bus_for(el: &gst::Element) -> gst::Bus {
+    let bus = gst::Bus::new();
+    el.set_bus(Some(&bus));
+    bus
+}
+
+/// The first error message on `bus` as `"<error> <debug>"`; panics when there is none.
+pub fn error_text(bus: &gst::Bus) -> String {
+    let msg = bus
+        .pop_filtered(&[gst::MessageType::Error])
+        .expect("an error message");
+    match msg.view() {
+        gst::MessageView::Error(e) => format!("{} {:?}", e.error(), e.debug()),
+        _ => unreachable!(),
+    }
+}
+
+/// The error the element `factory` with `props` posts when it fails to reach PAUSED (asserted).
+pub fn start_error(factory: &str, props: &[(&str, &str)]) -> String {
+    init();
+    let el = gst::ElementFactory::make(factory).build().unwrap();
+    for (k, v) in props {
+        el.set_property_from_str(k, v);
+    }
+    let bus = bus_for(&el);
+    assert!(
+        el.set_state(gst::State::Paused).is_err(),
+        "{factory} {props:?} started"
+    );
+    let text = error_text(&bus);
+    let _ = el.set_state(gst::State::Null);
+    text
+}
+
+fn cpu_clock_seconds(clock: libc::clockid_t) -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write to; the clock ids are Linux constants.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime({clock})");
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// CPU seconds used by the whole process so far (all threads): less sensitive than wall time to
+/// other load on the machine.
+pub fn process_cpu_seconds() -> f64 {
+    cpu_clock_seconds(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+/// CPU seconds used by the calling thread so far.
+pub fn thread_cpu_seconds() -> f64 {
+    cpu_clock_seconds(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 /// graf1.png as RGB, cropped to `w` x `h` from its top-left corner.

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use superpoint::onnx::{ModelInfo, SuperPointWeights};
+use superpoint::onnx::SuperPointWeights;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -54,18 +54,14 @@ fn main() -> ExitCode {
             out,
             seed,
             detector_only,
-        } => SuperPointWeights::random(seed, !detector_only)
-            .write_model(
-                &out,
-                &ModelInfo {
-                    model_id: format!("random-untrained-seed{seed}"),
-                    trained: false,
-                    description:
-                        "Random He-initialised weights for plumbing tests; NOT a trained model."
-                            .into(),
-                },
-            )
-            .map_err(|e| e.to_string()),
+        } => SuperPointWeights::write_random_model(
+            &out,
+            seed,
+            !detector_only,
+            &format!("random-untrained-seed{seed}"),
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
