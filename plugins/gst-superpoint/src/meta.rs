@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 pub use superpoint::Keypoint;
 use superpoint::onnx::DESCRIPTOR_DIM;
+pub use superpoint::tracking::KeypointsData;
 
 /// Defines a buffer meta type `$name` holding an `Arc<$data>`.
 ///
@@ -93,44 +94,6 @@ macro_rules! define_arc_meta {
 }
 #[allow(unused_imports)]
 pub(crate) use define_arc_meta;
-
-/// Keypoints and descriptors of one frame.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct KeypointsData {
-    /// Frame width the coordinates refer to.
-    pub width: u32,
-    /// Frame height.
-    pub height: u32,
-    /// Keypoints in frame pixels, best first.
-    pub keypoints: Vec<Keypoint>,
-    /// `keypoints.len()` x 256 unit-norm descriptors, row-major; empty when disabled.
-    pub descriptors: Vec<f32>,
-    /// Identifier of the model that produced them.
-    pub model_id: String,
-}
-
-impl KeypointsData {
-    /// The same keypoints for a frame scaled to `width` x `height` (descriptors unchanged).
-    pub fn scaled(&self, width: u32, height: u32) -> KeypointsData {
-        let sx = width as f32 / self.width.max(1) as f32;
-        let sy = height as f32 / self.height.max(1) as f32;
-        KeypointsData {
-            width,
-            height,
-            keypoints: self
-                .keypoints
-                .iter()
-                .map(|k| Keypoint {
-                    x: (k.x + 0.5) * sx - 0.5,
-                    y: (k.y + 0.5) * sy - 0.5,
-                    score: k.score,
-                })
-                .collect(),
-            descriptors: self.descriptors.clone(),
-            model_id: self.model_id.clone(),
-        }
-    }
-}
 
 define_arc_meta!(
     /// `SuperPointKeypointsMeta`: keypoints and descriptors attached by `superpointdetect`.

@@ -19,6 +19,7 @@ pub mod postprocess;
 pub mod ransac;
 pub mod sampling;
 pub mod smoothing;
+pub mod tracking;
 pub mod warp;
 
 pub use detector::{Detections, Detector, DetectorConfig};

@@ -8,16 +8,15 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use superpoint::image_io::OwnedImage;
-use superpoint::matching::{Match, MatchParams, Matcher};
-use superpoint::onnx::DESCRIPTOR_DIM;
-use superpoint::ransac::{RansacParams, find_homography};
-use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, Homography, PostParams};
+use superpoint::matching::{DEFAULT_RATIO, MatchParams};
+use superpoint::ransac::RansacParams;
+use superpoint::ransac::{DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD as DEFAULT_RANSAC_THRESHOLD};
+use superpoint::tracking::{ParamsUpdate, TrackParams, TrackedFrame, Tracker};
+use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, PostParams};
 
 use super::MatchMode;
 use crate::default_model;
-use crate::match_meta::{
-    HomographyMeta, MatchPair, MatchStatus, MatchTarget, MatchesData, SuperPointMatchesMeta,
-};
+use crate::match_meta::{HomographyMeta, MatchStatus, MatchTarget, SuperPointMatchesMeta};
 use crate::messages::MatchMessage;
 use crate::meta::{KeypointsData, SuperPointKeypointsMeta};
 
@@ -28,9 +27,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("SuperPoint descriptor matching and homography estimation"),
     )
 });
-
-use superpoint::matching::DEFAULT_RATIO;
-use superpoint::ransac::{DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD as DEFAULT_RANSAC_THRESHOLD};
 
 /// `max-distance` 0 = no limit.
 const DEFAULT_MAX_DISTANCE: f32 = 0.0;
@@ -73,174 +69,32 @@ impl Default for Settings {
 }
 
 impl Settings {
-    fn match_params(&self) -> MatchParams {
-        MatchParams {
-            mutual: self.mutual,
-            ratio: self.ratio,
-            max_distance: if self.max_distance > 0.0 {
-                self.max_distance
-            } else {
-                f32::INFINITY
+    fn track_params(&self) -> TrackParams {
+        TrackParams {
+            matching: MatchParams {
+                mutual: self.mutual,
+                ratio: self.ratio,
+                max_distance: if self.max_distance > 0.0 {
+                    self.max_distance
+                } else {
+                    f32::INFINITY
+                },
+            },
+            ransac: RansacParams {
+                threshold: self.ransac_threshold,
+                confidence: self.confidence,
+                max_iterations: self.max_iterations as usize,
+                seed: 0,
+                refine: true,
             },
         }
     }
 
-    fn ransac_params(&self) -> RansacParams {
-        RansacParams {
-            threshold: self.ransac_threshold,
-            confidence: self.confidence,
-            max_iterations: self.max_iterations as usize,
-            seed: 0,
-            refine: true,
+    fn target(&self) -> MatchTarget {
+        match self.mode {
+            MatchMode::Previous => MatchTarget::Previous,
+            MatchMode::Reference => MatchTarget::Reference,
         }
-    }
-}
-
-/// What one frame's matching produced.
-struct Estimate {
-    pairs: Vec<MatchPair>,
-    inliers: Vec<bool>,
-    num_inliers: u32,
-    rms_error: f64,
-    homography: Option<Homography>,
-    /// Why the frame is lost.
-    lost_reason: Option<String>,
-}
-
-struct State {
-    matcher: Matcher,
-    matches: Vec<Match>,
-    src: Vec<(f64, f64)>,
-    dst: Vec<(f64, f64)>,
-    /// Previous frame's keypoints (mode=previous) and its ground truth, if any.
-    previous: Option<(Arc<KeypointsData>, Option<Homography>)>,
-    /// Reference keypoints (mode=reference) and its ground truth (none for an image file).
-    reference: Option<(Arc<KeypointsData>, Option<Homography>)>,
-    /// Whether `reference` came from `reference-location`.
-    reference_from_file: bool,
-    /// mode=previous: current frame -> first frame of the chain, and that frame's size.
-    chain: Homography,
-    chain_size: (u32, u32),
-    frame: u64,
-    model_checked: bool,
-    /// Matching and RANSAC settings in use (the last valid ones set).
-    params: (MatchParams, RansacParams),
-    /// Settings set while playing that were invalid (warned about once).
-    rejected: Option<(MatchParams, RansacParams)>,
-}
-
-impl State {
-    /// Forgets what belongs to the frames before a flushing seek or a new stream: the previous
-    /// frame and the composed chain (mode=previous), so the next frame starts a new chain. A
-    /// first-frame reference (mode=reference) is kept across a seek, which stays in the same
-    /// stream, and dropped at a new stream (`new_stream`), whose first frame becomes the
-    /// reference; a `reference-location` image is always kept.
-    fn reset_stream(&mut self, new_stream: bool) {
-        self.previous = None;
-        self.chain = Homography::IDENTITY;
-        self.chain_size = (0, 0);
-        if new_stream && !self.reference_from_file {
-            self.reference = None;
-        }
-    }
-
-    fn new() -> Self {
-        State {
-            matcher: Matcher::new(),
-            matches: Vec::new(),
-            src: Vec::new(),
-            dst: Vec::new(),
-            previous: None,
-            reference: None,
-            reference_from_file: false,
-            chain: Homography::IDENTITY,
-            chain_size: (0, 0),
-            frame: 0,
-            model_checked: false,
-            params: (MatchParams::default(), RansacParams::default()),
-            rejected: None,
-        }
-    }
-
-    /// Matches `target` (previous frame or reference) against `current` and estimates the
-    /// homography target -> current.
-    fn estimate(
-        &mut self,
-        target: &KeypointsData,
-        current: &KeypointsData,
-        settings: &Settings,
-    ) -> Result<Estimate, String> {
-        let (match_params, ransac_params) = self.params;
-        self.matcher
-            .match_descriptors(
-                &target.descriptors,
-                &current.descriptors,
-                DESCRIPTOR_DIM,
-                &match_params,
-                &mut self.matches,
-            )
-            .map_err(|e| e.to_string())?;
-        let pairs: Vec<MatchPair> = self
-            .matches
-            .iter()
-            .map(|m| {
-                let a = target.keypoints[m.a as usize];
-                let b = current.keypoints[m.b as usize];
-                MatchPair {
-                    matched: m.a,
-                    current: m.b,
-                    distance: m.distance,
-                    matched_point: [a.x, a.y],
-                    current_point: [b.x, b.y],
-                }
-            })
-            .collect();
-        let mut est = Estimate {
-            inliers: vec![false; pairs.len()],
-            pairs,
-            num_inliers: 0,
-            rms_error: 0.0,
-            homography: None,
-            lost_reason: None,
-        };
-        let needed = settings.min_inliers.max(4) as usize;
-        if est.pairs.len() < needed {
-            est.lost_reason = Some(format!(
-                "{} matches, fewer than min-inliers={}",
-                est.pairs.len(),
-                needed
-            ));
-            return Ok(est);
-        }
-        self.src.clear();
-        self.dst.clear();
-        for p in &est.pairs {
-            self.src
-                .push((p.matched_point[0] as f64, p.matched_point[1] as f64));
-            self.dst
-                .push((p.current_point[0] as f64, p.current_point[1] as f64));
-        }
-        match find_homography(&self.src, &self.dst, &ransac_params) {
-            Ok(h) => {
-                est.inliers = h.inliers;
-                est.num_inliers = h.num_inliers as u32;
-                est.rms_error = h.rms_error;
-                if h.num_inliers < needed {
-                    est.lost_reason = Some(format!(
-                        "{} RANSAC inliers of {} matches, fewer than min-inliers={}",
-                        h.num_inliers,
-                        est.pairs.len(),
-                        needed
-                    ));
-                } else {
-                    est.homography = Some(h.homography);
-                }
-            }
-            Err(e) => {
-                est.lost_reason = Some(format!("RANSAC: {e}"));
-            }
-        }
-        Ok(est)
     }
 }
 
@@ -304,7 +158,7 @@ fn detect_reference(
 #[derive(Default)]
 pub struct SuperPointMatch {
     settings: Mutex<Settings>,
-    state: Mutex<Option<State>>,
+    tracker: Mutex<Option<Tracker>>,
     /// Set by the `set-reference` action signal: the next frame becomes the reference.
     reset_pending: AtomicBool,
     lost_frames: AtomicU64,
@@ -567,15 +421,7 @@ impl BaseTransformImpl for SuperPointMatch {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let mut state = State::new();
-        state.params = (settings.match_params(), settings.ransac_params());
-        state.params.0.validate().map_err(|e| {
-            gst::error_msg!(
-                gst::LibraryError::Settings,
-                ("superpointmatch cannot start: {}", e)
-            )
-        })?;
-        state.params.1.validate().map_err(|e| {
+        let mut tracker = Tracker::new(settings.track_params()).map_err(|e| {
             gst::error_msg!(
                 gst::LibraryError::Settings,
                 ("superpointmatch cannot start: {}", e)
@@ -606,8 +452,7 @@ impl BaseTransformImpl for SuperPointMatch {
                         )
                     );
                 }
-                state.reference = Some((Arc::new(data), None));
-                state.reference_from_file = true;
+                tracker.set_reference_image(Arc::new(data));
             }
             (Some(location), MatchMode::Previous) => {
                 gst::warning!(
@@ -621,28 +466,28 @@ impl BaseTransformImpl for SuperPointMatch {
         }
         self.reset_pending.store(false, Ordering::SeqCst);
         self.lost_frames.store(0, Ordering::SeqCst);
-        *self.state.lock().unwrap() = Some(state);
+        *self.tracker.lock().unwrap() = Some(tracker);
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock().unwrap() = None;
+        *self.tracker.lock().unwrap() = None;
         Ok(())
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
         // After a flushing seek the next frame is not the successor of the last one; a new
-        // stream starts afresh (see State::reset_stream).
+        // stream starts afresh (see Tracker::reset_stream).
         let new_stream = match event.view() {
             gst::EventView::FlushStop(_) => Some(false),
             gst::EventView::StreamStart(_) => Some(true),
             _ => None,
         };
         if let Some(new_stream) = new_stream
-            && let Some(state) = self.state.lock().unwrap().as_mut()
+            && let Some(tracker) = self.tracker.lock().unwrap().as_mut()
         {
             gst::debug!(CAT, imp = self, "{:?}: matching chain reset", event.type_());
-            state.reset_stream(new_stream);
+            tracker.reset_stream(new_stream);
         }
         self.parent_sink_event(event)
     }
@@ -667,7 +512,7 @@ impl BaseTransformImpl for SuperPointMatch {
             );
             return Err(gst::FlowError::Error);
         };
-        if current.descriptors.len() != current.keypoints.len() * DESCRIPTOR_DIM {
+        if !current.has_descriptors() {
             gst::element_imp_error!(
                 self,
                 gst::StreamError::Failed,
@@ -682,174 +527,68 @@ impl BaseTransformImpl for SuperPointMatch {
         let truth = buf.meta::<HomographyMeta>().map(|m| m.homography());
         let restart = self.reset_pending.swap(false, Ordering::SeqCst);
 
-        let mut guard = self.state.lock().unwrap();
-        let Some(state) = guard.as_mut() else {
-            gst::element_imp_error!(self, gst::CoreError::StateChange, ("not started"));
-            return Err(gst::FlowError::Flushing);
-        };
-        // Settings changed while playing are used once valid; invalid ones keep the last valid
-        // ones with one warning (GLib's ranges already keep each value valid on its own).
-        let wanted = (settings.match_params(), settings.ransac_params());
-        if wanted != state.params && state.rejected != Some(wanted) {
-            let valid = wanted
-                .0
-                .validate()
-                .map_err(|e| e.to_string())
-                .and_then(|_| wanted.1.validate().map_err(|e| e.to_string()));
-            match valid {
-                Ok(()) => {
-                    state.params = wanted;
-                    state.rejected = None;
-                }
-                Err(e) => {
-                    state.rejected = Some(wanted);
-                    drop(guard);
-                    gst::element_imp_warning!(
-                        self,
-                        gst::LibraryError::Settings,
-                        (
-                            "ignoring the new matching settings until they are valid, keeping the last valid ones: {}",
-                            e
-                        )
-                    );
-                    guard = self.state.lock().unwrap();
-                }
-            }
-        }
-        let Some(state) = guard.as_mut() else {
-            return Err(gst::FlowError::Flushing);
-        };
-        let frame = state.frame;
-        state.frame += 1;
-        let size = (current.width, current.height);
-
-        let (target_kind, target) = match settings.mode {
-            MatchMode::Previous => {
-                let prev = state.previous.replace((current.clone(), truth));
-                if restart {
-                    (MatchTarget::Previous, None)
-                } else {
-                    (MatchTarget::Previous, prev)
-                }
-            }
-            MatchMode::Reference => {
-                if restart || state.reference.is_none() {
-                    state.reference = Some((current.clone(), truth));
-                    state.reference_from_file = false;
-                    (MatchTarget::Reference, None)
-                } else {
-                    (MatchTarget::Reference, state.reference.clone())
-                }
-            }
-        };
-        if state.reference_from_file
-            && !state.model_checked
-            && let Some((reference, _)) = &state.reference
-        {
-            state.model_checked = true;
-            if reference.model_id != current.model_id {
+        let tracked = {
+            let mut guard = self.tracker.lock().unwrap();
+            let Some(tracker) = guard.as_mut() else {
+                drop(guard);
+                gst::element_imp_error!(self, gst::CoreError::StateChange, ("not started"));
+                return Err(gst::FlowError::Flushing);
+            };
+            // Settings changed while playing are used once valid; invalid ones keep the last
+            // valid ones with one warning (GLib's ranges already keep each value valid on its
+            // own).
+            let update = tracker.offer_params(settings.track_params());
+            let tracked = tracker.track(
+                settings.target(),
+                &current,
+                truth,
+                restart,
+                settings.min_inliers as usize,
+            );
+            drop(guard);
+            if let ParamsUpdate::Rejected(e) = update {
                 gst::element_imp_warning!(
                     self,
-                    gst::StreamError::Format,
+                    gst::LibraryError::Settings,
                     (
-                        "the reference image was detected with model {} but the stream with {}: set reference-model to the upstream superpointdetect's model",
-                        reference.model_id,
-                        current.model_id
+                        "ignoring the new matching settings until they are valid, keeping the last valid ones: {}",
+                        e
                     )
                 );
             }
-        }
-
-        let mut expected = None;
-        let (data, lost_reason) = match target {
-            None => {
-                // This frame starts the chain or becomes the reference.
-                if settings.mode == MatchMode::Previous {
-                    state.chain = Homography::IDENTITY;
-                    state.chain_size = size;
-                }
-                let data = MatchesData {
-                    frame,
-                    width: size.0,
-                    height: size.1,
-                    target: target_kind,
-                    target_size: size,
-                    reference_size: size,
-                    pairs: Vec::new(),
-                    inliers: Vec::new(),
-                    num_inliers: 0,
-                    rms_error: 0.0,
-                    homography: Some(Homography::IDENTITY),
-                    to_reference: Some(Homography::IDENTITY),
-                    status: MatchStatus::Reference,
-                };
-                (data, None)
-            }
-            Some((target, target_truth)) => {
-                let est = state.estimate(&target, &current, &settings).map_err(|e| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::LibraryError::Failed,
-                        ("matching failed: {}", e)
-                    );
-                    gst::FlowError::Error
-                })?;
-                if let (Some(t), Some(tt)) = (truth, target_truth)
-                    && let Some(tt_inv) = tt.inverse()
-                {
-                    expected = Some(t.compose(&tt_inv));
-                }
-                let to_reference = est.homography.and_then(|h| match settings.mode {
-                    MatchMode::Previous => {
-                        let inv = h.inverse()?;
-                        state.chain = state.chain.compose(&inv);
-                        Some(state.chain)
-                    }
-                    MatchMode::Reference => h.inverse(),
-                });
-                let (reference_size, status) = match (settings.mode, &est.homography) {
-                    (MatchMode::Previous, h) => (state.chain_size, h.is_some()),
-                    (MatchMode::Reference, h) => ((target.width, target.height), h.is_some()),
-                };
-                let status = if status && to_reference.is_some() {
-                    MatchStatus::Ok
-                } else {
-                    MatchStatus::Lost
-                };
-                if let Some(reason) = &est.lost_reason {
-                    gst::debug!(CAT, imp = self, "frame {} lost: {}", frame, reason);
-                }
-                if status == MatchStatus::Lost {
-                    self.lost_frames.fetch_add(1, Ordering::SeqCst);
-                }
-                let data = MatchesData {
-                    frame,
-                    width: size.0,
-                    height: size.1,
-                    target: target_kind,
-                    target_size: (target.width, target.height),
-                    reference_size,
-                    pairs: est.pairs,
-                    inliers: est.inliers,
-                    num_inliers: est.num_inliers,
-                    rms_error: est.rms_error,
-                    homography: if status == MatchStatus::Ok {
-                        est.homography
-                    } else {
-                        None
-                    },
-                    to_reference: if status == MatchStatus::Ok {
-                        to_reference
-                    } else {
-                        None
-                    },
-                    status,
-                };
-                (data, est.lost_reason)
-            }
+            tracked.map_err(|e| {
+                gst::element_imp_error!(
+                    self,
+                    gst::LibraryError::Failed,
+                    ("matching failed: {}", e)
+                );
+                gst::FlowError::Error
+            })?
         };
-        drop(guard);
-        self.finish(buf, data, expected, lost_reason, &settings)
+        if let Some(reference_model) = &tracked.model_mismatch {
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Format,
+                (
+                    "the reference image was detected with model {} but the stream with {}: set reference-model to the upstream superpointdetect's model",
+                    reference_model,
+                    current.model_id
+                )
+            );
+        }
+        if let Some(reason) = &tracked.lost_reason {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "frame {} lost: {}",
+                tracked.data.frame,
+                reason
+            );
+        }
+        if tracked.data.status == MatchStatus::Lost {
+            self.lost_frames.fetch_add(1, Ordering::SeqCst);
+        }
+        self.finish(buf, tracked, &settings)
     }
 }
 
@@ -858,11 +597,10 @@ impl SuperPointMatch {
     fn finish(
         &self,
         buf: &mut gst::BufferRef,
-        data: MatchesData,
-        expected: Option<Homography>,
-        lost_reason: Option<String>,
+        tracked: TrackedFrame,
         settings: &Settings,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let data = tracked.data;
         gst::trace!(
             CAT,
             imp = self,
@@ -873,7 +611,7 @@ impl SuperPointMatch {
             data.num_inliers
         );
         if settings.post_messages {
-            let msg = MatchMessage::new(buf.pts(), &data, expected, lost_reason);
+            let msg = MatchMessage::new(buf.pts(), &data, tracked.expected, tracked.lost_reason);
             let _ = self.obj().post_message(
                 gst::message::Element::builder(msg.to_structure())
                     .src(&*self.obj())

@@ -1,0 +1,360 @@
+//! Tracking a planar scene or the camera motion through a stream of keypoint sets (no GStreamer):
+//! each frame's descriptors are matched against the previous frame or a reference, the homography
+//! is estimated with RANSAC, and in `previous` mode the frame-to-frame homographies are composed
+//! into one from the current frame to the first frame of the chain. The `superpointmatch` element
+//! maps buffers, metas and messages around a [`Tracker`].
+//!
+//! Book-keeping rules:
+//! - `previous`: the first frame, a frame after [`Tracker::reset_stream`], and a frame with
+//!   `restart` start a new chain (status [`MatchStatus::Reference`], identity homographies).
+//! - `reference`: the first frame becomes the reference unless one was set with
+//!   [`Tracker::set_reference_image`]; a frame with `restart` replaces it. A first-frame reference
+//!   is kept across `reset_stream(false)` (a seek in the same stream) and dropped at
+//!   `reset_stream(true)` (a new stream); a reference image is always kept.
+//! - Fewer matches or RANSAC inliers than `min_inliers` (at least 4), or a homography that
+//!   cannot be inverted, mark the frame [`MatchStatus::Lost`]: no homography, the chain is left as
+//!   it was, and tracking goes on with the next frame.
+
+mod data;
+
+use std::sync::Arc;
+
+pub use data::{KeypointsData, MatchPair, MatchStatus, MatchTarget, MatchesData};
+
+use crate::Error;
+use crate::geometry::Homography;
+use crate::matching::{Match, MatchParams, Matcher};
+use crate::onnx::DESCRIPTOR_DIM;
+use crate::ransac::{RansacParams, find_homography};
+
+/// Matching and RANSAC settings of a [`Tracker`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TrackParams {
+    /// Descriptor matching.
+    pub matching: MatchParams,
+    /// Homography estimation.
+    pub ransac: RansacParams,
+}
+
+impl TrackParams {
+    /// Checks both parts; the error says which value is out of range.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.matching.validate()?;
+        self.ransac
+            .validate()
+            .map_err(|e| Error::Config(e.to_string()))
+    }
+}
+
+/// What [`Tracker::offer_params`] did with new settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamsUpdate {
+    /// The settings are the ones in use.
+    Unchanged,
+    /// The settings were valid and are now in use.
+    Applied,
+    /// The settings are invalid (reported once): the last valid ones stay in use.
+    Rejected(Error),
+    /// The same invalid settings as last time: still ignored, not reported again.
+    StillRejected,
+}
+
+/// The result of one frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackedFrame {
+    /// Matches, status and homographies of the frame.
+    pub data: MatchesData,
+    /// Matched frame -> current frame from the ground truth of both frames (when both had one).
+    pub expected: Option<Homography>,
+    /// Why the frame is lost, when it was lost for too few matches or inliers or by RANSAC.
+    pub lost_reason: Option<String>,
+    /// The model id of the reference image, reported once when it differs from the stream's
+    /// (the reference was detected with another model: matches are meaningless).
+    pub model_mismatch: Option<String>,
+}
+
+/// One frame's keypoints as tracked: the keypoints and their ground truth (source -> frame), if
+/// known.
+type Tracked = (Arc<KeypointsData>, Option<Homography>);
+
+/// Matching state of one stream. See the [module documentation](self) for the rules.
+#[derive(Debug)]
+pub struct Tracker {
+    matcher: Matcher,
+    matches: Vec<Match>,
+    src: Vec<(f64, f64)>,
+    dst: Vec<(f64, f64)>,
+    /// Previous frame (mode previous).
+    previous: Option<Tracked>,
+    /// Reference (mode reference); no ground truth for an image.
+    reference: Option<Tracked>,
+    /// Whether `reference` is an image set with `set_reference_image`.
+    reference_from_file: bool,
+    /// Mode previous: current frame -> first frame of the chain, and that frame's size.
+    chain: Homography,
+    chain_size: (u32, u32),
+    frame: u64,
+    model_checked: bool,
+    /// The settings in use (the last valid ones offered).
+    params: TrackParams,
+    /// Settings offered that were invalid (reported once).
+    rejected: Option<TrackParams>,
+}
+
+impl Tracker {
+    /// A tracker with `params`; errors when they are invalid.
+    pub fn new(params: TrackParams) -> Result<Self, Error> {
+        params.validate()?;
+        Ok(Tracker {
+            matcher: Matcher::new(),
+            matches: Vec::new(),
+            src: Vec::new(),
+            dst: Vec::new(),
+            previous: None,
+            reference: None,
+            reference_from_file: false,
+            chain: Homography::IDENTITY,
+            chain_size: (0, 0),
+            frame: 0,
+            model_checked: false,
+            params,
+            rejected: None,
+        })
+    }
+
+    /// The settings in use.
+    pub fn params(&self) -> &TrackParams {
+        &self.params
+    }
+
+    /// Offers new settings (e.g. changed while playing): valid ones are used from the next
+    /// frame on; invalid ones leave the last valid ones in use and are reported once.
+    pub fn offer_params(&mut self, wanted: TrackParams) -> ParamsUpdate {
+        if wanted == self.params {
+            return ParamsUpdate::Unchanged;
+        }
+        if self.rejected == Some(wanted) {
+            return ParamsUpdate::StillRejected;
+        }
+        match wanted.validate() {
+            Ok(()) => {
+                self.params = wanted;
+                self.rejected = None;
+                ParamsUpdate::Applied
+            }
+            Err(e) => {
+                self.rejected = Some(wanted);
+                ParamsUpdate::Rejected(e)
+            }
+        }
+    }
+
+    /// Uses the keypoints of an image as the reference of `reference` mode, kept across seeks and
+    /// new streams until a frame restarts the reference.
+    pub fn set_reference_image(&mut self, reference: Arc<KeypointsData>) {
+        self.reference = Some((reference, None));
+        self.reference_from_file = true;
+    }
+
+    /// Forgets what belongs to the frames before a flushing seek or, with `new_stream`, a new
+    /// stream: the previous frame and the composed chain, so the next frame starts a new chain; a
+    /// first-frame reference only at a new stream; never a reference image.
+    pub fn reset_stream(&mut self, new_stream: bool) {
+        self.previous = None;
+        self.chain = Homography::IDENTITY;
+        self.chain_size = (0, 0);
+        if new_stream && !self.reference_from_file {
+            self.reference = None;
+        }
+    }
+
+    /// Matches `current` (with its ground truth `truth`, source -> frame, if known) against the
+    /// previous frame or the reference (`mode`) and estimates the homography. With `restart` the
+    /// frame starts a new chain or becomes the reference. Fewer than `min_inliers` (at least 4)
+    /// matches or inliers make the frame lost.
+    ///
+    /// Errors only when matching itself fails (descriptors of different lengths); lost frames
+    /// are results, not errors.
+    pub fn track(
+        &mut self,
+        mode: MatchTarget,
+        current: &Arc<KeypointsData>,
+        truth: Option<Homography>,
+        restart: bool,
+        min_inliers: usize,
+    ) -> Result<TrackedFrame, Error> {
+        let frame = self.frame;
+        self.frame += 1;
+        let size = (current.width, current.height);
+        let target = match mode {
+            MatchTarget::Previous => {
+                let prev = self.previous.replace((current.clone(), truth));
+                if restart { None } else { prev }
+            }
+            MatchTarget::Reference => {
+                if restart || self.reference.is_none() {
+                    self.reference = Some((current.clone(), truth));
+                    self.reference_from_file = false;
+                    None
+                } else {
+                    self.reference.clone()
+                }
+            }
+        };
+        let mut model_mismatch = None;
+        if self.reference_from_file
+            && !self.model_checked
+            && let Some((reference, _)) = &self.reference
+        {
+            self.model_checked = true;
+            if reference.model_id != current.model_id {
+                model_mismatch = Some(reference.model_id.clone());
+            }
+        }
+
+        let Some((target, target_truth)) = target else {
+            // This frame starts the chain or becomes the reference.
+            if mode == MatchTarget::Previous {
+                self.chain = Homography::IDENTITY;
+                self.chain_size = size;
+            }
+            return Ok(TrackedFrame {
+                data: MatchesData::reference(frame, mode, size),
+                expected: None,
+                lost_reason: None,
+                model_mismatch,
+            });
+        };
+        let est = self.estimate(&target, current, min_inliers.max(4))?;
+        let expected = match (truth, target_truth) {
+            (Some(t), Some(tt)) => tt.inverse().map(|tt_inv| t.compose(&tt_inv)),
+            _ => None,
+        };
+        let to_reference = est.homography.and_then(|h| match mode {
+            MatchTarget::Previous => {
+                let inv = h.inverse()?;
+                self.chain = self.chain.compose(&inv);
+                Some(self.chain)
+            }
+            MatchTarget::Reference => h.inverse(),
+        });
+        let reference_size = match mode {
+            MatchTarget::Previous => self.chain_size,
+            MatchTarget::Reference => (target.width, target.height),
+        };
+        let ok = est.homography.is_some() && to_reference.is_some();
+        let data = MatchesData {
+            frame,
+            width: size.0,
+            height: size.1,
+            target: mode,
+            target_size: (target.width, target.height),
+            reference_size,
+            pairs: est.pairs,
+            inliers: est.inliers,
+            num_inliers: est.num_inliers,
+            rms_error: est.rms_error,
+            homography: est.homography.filter(|_| ok),
+            to_reference: to_reference.filter(|_| ok),
+            status: if ok {
+                MatchStatus::Ok
+            } else {
+                MatchStatus::Lost
+            },
+        };
+        Ok(TrackedFrame {
+            data,
+            expected,
+            lost_reason: est.lost_reason,
+            model_mismatch,
+        })
+    }
+
+    /// Matches `target` against `current` and estimates the homography target -> current.
+    fn estimate(
+        &mut self,
+        target: &KeypointsData,
+        current: &KeypointsData,
+        needed: usize,
+    ) -> Result<Estimate, Error> {
+        let TrackParams { matching, ransac } = self.params;
+        self.matcher.match_descriptors(
+            &target.descriptors,
+            &current.descriptors,
+            DESCRIPTOR_DIM,
+            &matching,
+            &mut self.matches,
+        )?;
+        let pairs: Vec<MatchPair> = self
+            .matches
+            .iter()
+            .map(|m| {
+                let a = target.keypoints[m.a as usize];
+                let b = current.keypoints[m.b as usize];
+                MatchPair {
+                    matched: m.a,
+                    current: m.b,
+                    distance: m.distance,
+                    matched_point: [a.x, a.y],
+                    current_point: [b.x, b.y],
+                }
+            })
+            .collect();
+        let mut est = Estimate {
+            inliers: vec![false; pairs.len()],
+            pairs,
+            num_inliers: 0,
+            rms_error: 0.0,
+            homography: None,
+            lost_reason: None,
+        };
+        if est.pairs.len() < needed {
+            est.lost_reason = Some(format!(
+                "{} matches, fewer than min-inliers={}",
+                est.pairs.len(),
+                needed
+            ));
+            return Ok(est);
+        }
+        self.src.clear();
+        self.dst.clear();
+        for p in &est.pairs {
+            self.src
+                .push((p.matched_point[0] as f64, p.matched_point[1] as f64));
+            self.dst
+                .push((p.current_point[0] as f64, p.current_point[1] as f64));
+        }
+        match find_homography(&self.src, &self.dst, &ransac) {
+            Ok(h) => {
+                est.inliers = h.inliers;
+                est.num_inliers = h.num_inliers as u32;
+                est.rms_error = h.rms_error;
+                if h.num_inliers < needed {
+                    est.lost_reason = Some(format!(
+                        "{} RANSAC inliers of {} matches, fewer than min-inliers={}",
+                        h.num_inliers,
+                        est.pairs.len(),
+                        needed
+                    ));
+                } else {
+                    est.homography = Some(h.homography);
+                }
+            }
+            Err(e) => est.lost_reason = Some(format!("RANSAC: {e}")),
+        }
+        Ok(est)
+    }
+}
+
+/// What matching one frame against its target produced.
+struct Estimate {
+    pairs: Vec<MatchPair>,
+    inliers: Vec<bool>,
+    num_inliers: u32,
+    rms_error: f64,
+    homography: Option<Homography>,
+    lost_reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests;
