@@ -1,14 +1,13 @@
 //! GStreamer plugin `superpoint`: SuperPoint keypoint detection (`superpointdetect`), matching
 //! (`superpointmatch`), homographic warping (`homographicwarp`) and drawing (`superpointoverlay`).
 //!
-//! Applications read the results with the metas in [`meta`] and [`match_meta`], and the bus
-//! messages in [`messages`].
+//! Applications read the results with the metas in [`meta`] (keypoints, matches, homography)
+//! and the bus messages in [`messages`].
 #![allow(clippy::non_send_fields_in_send_ty)]
 
 use gst::glib;
 
 pub mod homographicwarp;
-pub mod match_meta;
 pub mod messages;
 pub mod meta;
 pub mod superpointdetect;

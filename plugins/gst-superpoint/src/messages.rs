@@ -22,7 +22,7 @@ use gst::glib;
 use gst::prelude::*;
 use superpoint::{Homography, Keypoint};
 
-use crate::match_meta::{MatchStatus, MatchTarget, MatchesData};
+use crate::meta::{MatchStatus, MatchTarget, MatchesData};
 
 /// Why a structure is not a well-formed message of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use common::caps;
 use gst::prelude::*;
 use gst_video::prelude::*;
-use gstsuperpoint::match_meta::{
-    HomographyMeta, MatchStatus, MatchTarget, MatchesData, SuperPointMatchesMeta, WarpKind,
+use gstsuperpoint::meta::{
+    HomographyMeta, KeypointsData, MatchStatus, MatchTarget, MatchesData, SuperPointKeypointsMeta,
+    SuperPointMatchesMeta, WarpKind,
 };
-use gstsuperpoint::meta::{KeypointsData, SuperPointKeypointsMeta};
 use superpoint::Homography;
 
 const FORMATS: [&str; 13] = [

@@ -55,10 +55,7 @@ fn twenty_thousand_frames_without_memory_growth() {
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(buf) = info.buffer() {
             // The warp consumed the match meta; its HomographyMeta says it ran.
-            assert!(
-                buf.meta::<gstsuperpoint::match_meta::HomographyMeta>()
-                    .is_some()
-            );
+            assert!(buf.meta::<gstsuperpoint::meta::HomographyMeta>().is_some());
         }
         let count = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         if count.is_multiple_of(SAMPLE_EVERY) {
@@ -79,12 +76,12 @@ fn twenty_thousand_frames_without_memory_growth() {
     overlay_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(m) = info
             .buffer()
-            .and_then(|b| b.meta::<gstsuperpoint::match_meta::SuperPointMatchesMeta>())
+            .and_then(|b| b.meta::<gstsuperpoint::meta::SuperPointMatchesMeta>())
         {
             let i = match m.status() {
-                gstsuperpoint::match_meta::MatchStatus::Reference => 0,
-                gstsuperpoint::match_meta::MatchStatus::Ok => 1,
-                gstsuperpoint::match_meta::MatchStatus::Lost => 2,
+                gstsuperpoint::meta::MatchStatus::Reference => 0,
+                gstsuperpoint::meta::MatchStatus::Ok => 1,
+                gstsuperpoint::meta::MatchStatus::Lost => 2,
             };
             st3.lock().unwrap()[i] += 1;
         }

@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use common::{bus_for, error_text};
 use gst::prelude::*;
-use gstsuperpoint::match_meta::{
-    HomographyData, HomographyMeta, MatchStatus, MatchTarget, SuperPointMatchesMeta, WarpKind,
-};
 use gstsuperpoint::messages::MatchMessage;
-use gstsuperpoint::meta::{KeypointsData, SuperPointKeypointsMeta};
+use gstsuperpoint::meta::{
+    HomographyData, HomographyMeta, KeypointsData, MatchStatus, MatchTarget,
+    SuperPointKeypointsMeta, SuperPointMatchesMeta, WarpKind,
+};
 use superpoint::{Homography, Keypoint};
 
 /// Small deterministic generator (xorshift64*), so the tests need no extra crates.
@@ -112,7 +112,7 @@ fn buffer(kp: Option<&KeypointsData>, truth: Option<Homography>) -> gst::Buffer 
     buf
 }
 
-fn push(hs: &mut gst_check::Harness, kp: &KeypointsData) -> gstsuperpoint::match_meta::MatchesData {
+fn push(hs: &mut gst_check::Harness, kp: &KeypointsData) -> gstsuperpoint::meta::MatchesData {
     let out = hs
         .push_and_pull(buffer(Some(kp), None))
         .expect("buffer out");

@@ -12,8 +12,8 @@ mod common;
 use std::path::PathBuf;
 
 use gst::prelude::*;
-use gstsuperpoint::match_meta::{HomographyMeta, MatchStatus, SuperPointMatchesMeta};
 use gstsuperpoint::messages::MatchMessage;
+use gstsuperpoint::meta::{HomographyMeta, MatchStatus, SuperPointMatchesMeta};
 use superpoint::Homography;
 
 const W: usize = 320;

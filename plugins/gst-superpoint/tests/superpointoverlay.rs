@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use gst::prelude::*;
 use gst_video::prelude::*;
-use gstsuperpoint::match_meta::{
-    MatchPair, MatchStatus, MatchTarget, MatchesData, SuperPointMatchesMeta,
+use gstsuperpoint::meta::{
+    KeypointsData, MatchPair, MatchStatus, MatchTarget, MatchesData, SuperPointKeypointsMeta,
+    SuperPointMatchesMeta,
 };
-use gstsuperpoint::meta::{KeypointsData, SuperPointKeypointsMeta};
 use superpoint::draw::Rgba;
 use superpoint::{Homography, Keypoint};
 

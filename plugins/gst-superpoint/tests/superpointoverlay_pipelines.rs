@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
-use gstsuperpoint::match_meta::{HomographyMeta, MatchStatus, SuperPointMatchesMeta, WarpKind};
+use gstsuperpoint::meta::{HomographyMeta, MatchStatus, SuperPointMatchesMeta, WarpKind};
 
 const DATA: &str = "/usr/share/doc/opencv-doc/examples/data";
 

@@ -17,10 +17,10 @@ use superpoint::smoothing::PathSmoother;
 use superpoint::warp::{self, Plane};
 
 use super::{Interpolation, WarpMode};
-use crate::match_meta::{
-    HomographyData, HomographyMeta, MatchStatus, SuperPointMatchesMeta, WarpKind,
+use crate::meta::{
+    HomographyData, HomographyMeta, MatchStatus, SuperPointKeypointsMeta, SuperPointMatchesMeta,
+    WarpKind,
 };
-use crate::meta::SuperPointKeypointsMeta;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

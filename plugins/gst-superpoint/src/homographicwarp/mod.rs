@@ -2,10 +2,10 @@
 //! border colour for pixels that see no source pixel).
 //!
 //! The homography comes from the `matrix` property (`mode=fixed`), from upstream
-//! [`SuperPointMatchesMeta`](crate::match_meta::SuperPointMatchesMeta) (`mode=stabilize`: smoothed
+//! [`SuperPointMatchesMeta`](crate::meta::SuperPointMatchesMeta) (`mode=stabilize`: smoothed
 //! camera path; `mode=rectify`: onto the reference), or is sampled per frame (`mode=random`, like
 //! the training augmentation). Each output buffer carries a
-//! [`HomographyMeta`](crate::match_meta::HomographyMeta) with the homography applied, composed with
+//! [`HomographyMeta`](crate::meta::HomographyMeta) with the homography applied, composed with
 //! any upstream one, so a downstream `superpointmatch` can compare its estimate with the truth.
 //!
 //! Keypoint and match metas describe the input geometry and are not copied to the output: put

@@ -16,9 +16,11 @@ use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, PostParams
 
 use super::MatchMode;
 use crate::default_model;
-use crate::match_meta::{HomographyMeta, MatchStatus, MatchTarget, SuperPointMatchesMeta};
 use crate::messages::MatchMessage;
-use crate::meta::{KeypointsData, SuperPointKeypointsMeta};
+use crate::meta::{
+    HomographyMeta, KeypointsData, MatchStatus, MatchTarget, SuperPointKeypointsMeta,
+    SuperPointMatchesMeta,
+};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

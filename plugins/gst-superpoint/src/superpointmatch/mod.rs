@@ -1,6 +1,6 @@
 //! `superpointmatch`: matches the SuperPoint descriptors of each frame against the previous frame
 //! or a reference, estimates the homography with RANSAC and attaches
-//! [`SuperPointMatchesMeta`](crate::match_meta::SuperPointMatchesMeta); pixels pass through.
+//! [`SuperPointMatchesMeta`](crate::meta::SuperPointMatchesMeta); pixels pass through.
 //!
 //! Needs [`SuperPointKeypointsMeta`](crate::meta::SuperPointKeypointsMeta) with descriptors on
 //! every buffer, i.e. `superpointdetect` upstream.

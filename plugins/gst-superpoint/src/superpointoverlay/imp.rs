@@ -11,8 +11,7 @@ use gst_video::subclass::prelude::*;
 
 use superpoint::draw::{Canvas, CanvasFormat, Rgba};
 
-use crate::match_meta::{MatchStatus, MatchTarget, SuperPointMatchesMeta};
-use crate::meta::SuperPointKeypointsMeta;
+use crate::meta::{MatchStatus, MatchTarget, SuperPointKeypointsMeta, SuperPointMatchesMeta};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

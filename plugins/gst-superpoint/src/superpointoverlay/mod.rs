@@ -1,6 +1,6 @@
 //! `superpointoverlay`: draws SuperPoint keypoints, match lines or tracks and the reference
 //! outline onto the video, from [`SuperPointKeypointsMeta`](crate::meta::SuperPointKeypointsMeta)
-//! and [`SuperPointMatchesMeta`](crate::match_meta::SuperPointMatchesMeta) on each buffer.
+//! and [`SuperPointMatchesMeta`](crate::meta::SuperPointMatchesMeta) on each buffer.
 //!
 //! Place it after `superpointdetect` (keypoints) and `superpointmatch` (matches, tracks, outline,
 //! a red frame border on lost frames), and before any `homographicwarp` (which moves the pixels).

@@ -1,7 +1,11 @@
-//! Buffer metas carrying SuperPoint results, with a Rust API for applications.
+//! Buffer metas carrying SuperPoint results, with a Rust API for applications:
+//! [`SuperPointKeypointsMeta`] (keypoints and descriptors, from `superpointdetect`),
+//! [`SuperPointMatchesMeta`] (matches and homographies, from `superpointmatch`) and
+//! [`HomographyMeta`] (the warp `homographicwarp` applied).
 //!
-//! Each meta holds an `Arc` of plain Rust data, so copying a meta onto another buffer (e.g. when
-//! a buffer is made writable downstream) costs a reference count, not the descriptors.
+//! Each meta holds an `Arc` of plain Rust data (the payload types live in the GStreamer-free
+//! [`superpoint::tracking`]), so copying a meta onto another buffer (e.g. when a buffer is made
+//! writable downstream) costs a reference count, not the descriptors.
 //!
 //! Reading keypoints in an application (pad probe or appsink):
 //! ```no_run
@@ -15,12 +19,32 @@
 //! }
 //! # }
 //! ```
+//!
+//! Reading the estimated motion:
+//! ```no_run
+//! use gstsuperpoint::meta::{MatchStatus, SuperPointMatchesMeta};
+//! # fn probe(buffer: &gst::BufferRef) {
+//! if let Some(meta) = buffer.meta::<SuperPointMatchesMeta>() {
+//!     let m = meta.data();
+//!     if m.status == MatchStatus::Ok {
+//!         let h = m.homography.expect("ok frames have a homography");
+//!         println!("{} inliers of {} matches, H = {:?}", m.num_inliers, m.pairs.len(), h.0);
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! Conventions: pixel coordinates with (0,0) the centre of the top-left pixel, x right, y down;
+//! every [`Homography`](superpoint::Homography) maps `(x, y, 1)` of the frame named first to the
+//! frame named second.
 
-use std::sync::Arc;
+pub mod homography;
+pub mod keypoints;
+pub mod matches;
 
-pub use superpoint::Keypoint;
-use superpoint::onnx::DESCRIPTOR_DIM;
-pub use superpoint::tracking::KeypointsData;
+pub use homography::{HomographyData, HomographyMeta, WarpKind};
+pub use keypoints::{Keypoint, KeypointsData, SuperPointKeypointsMeta};
+pub use matches::{MatchPair, MatchStatus, MatchTarget, MatchesData, SuperPointMatchesMeta};
 
 /// Defines a buffer meta type `$name` holding an `Arc<$data>`.
 ///
@@ -31,7 +55,7 @@ macro_rules! define_arc_meta {
     ($(#[$attr:meta])* $name:ident, $data:ty, $api:literal, $impl_name:literal, [$($tag:literal),*], $scale:expr) => {
         $(#[$attr])*
         #[repr(transparent)]
-        pub struct $name(imp_meta::ArcMeta<$data>);
+        pub struct $name($crate::meta::imp_meta::ArcMeta<$data>);
 
         // SAFETY: the payload is an `Arc` of Send + Sync data.
         unsafe impl Send for $name {}
@@ -47,7 +71,7 @@ macro_rules! define_arc_meta {
                         buffer.as_mut_ptr(),
                         Self::info(),
                         &mut *params as *mut Option<Arc<$data>> as glib::ffi::gpointer,
-                    ) as *mut imp_meta::ArcMeta<$data>;
+                    ) as *mut $crate::meta::imp_meta::ArcMeta<$data>;
                     <Self as gst::meta::MetaAPIExt>::from_mut_ptr(buffer, meta)
                 }
             }
@@ -59,14 +83,14 @@ macro_rules! define_arc_meta {
 
             fn api_type() -> glib::Type {
                 static TYPE: std::sync::LazyLock<glib::Type> = std::sync::LazyLock::new(|| {
-                    imp_meta::register_api($api, &[$($tag),*])
+                    $crate::meta::imp_meta::register_api($api, &[$($tag),*])
                 });
                 *TYPE
             }
 
             fn info() -> *const gst::ffi::GstMetaInfo {
-                static INFO: std::sync::LazyLock<imp_meta::MetaInfoPtr> = std::sync::LazyLock::new(|| {
-                    imp_meta::register_meta::<$data>(
+                static INFO: std::sync::LazyLock<$crate::meta::imp_meta::MetaInfoPtr> = std::sync::LazyLock::new(|| {
+                    $crate::meta::imp_meta::register_meta::<$data>(
                         $name::api_type(),
                         $impl_name,
                         |dest, data| { $name::add(dest, data); },
@@ -79,7 +103,7 @@ macro_rules! define_arc_meta {
 
         // SAFETY: `GstType` is the `#[repr(C)]` struct registered with `gst_meta_register`.
         unsafe impl gst::meta::MetaAPI for $name {
-            type GstType = imp_meta::ArcMeta<$data>;
+            type GstType = $crate::meta::imp_meta::ArcMeta<$data>;
             fn meta_api() -> glib::Type {
                 $name::api_type()
             }
@@ -94,45 +118,6 @@ macro_rules! define_arc_meta {
 }
 #[allow(unused_imports)]
 pub(crate) use define_arc_meta;
-
-define_arc_meta!(
-    /// `SuperPointKeypointsMeta`: keypoints and descriptors attached by `superpointdetect`.
-    SuperPointKeypointsMeta,
-    KeypointsData,
-    "SuperPointKeypointsMetaAPI",
-    "SuperPointKeypointsMeta",
-    ["video", "size", "orientation"],
-    Some(|data: &KeypointsData, w: u32, h: u32| Some(data.scaled(w, h)))
-);
-
-impl SuperPointKeypointsMeta {
-    /// Frame width the coordinates refer to.
-    pub fn width(&self) -> u32 {
-        self.data().width
-    }
-    /// Frame height.
-    pub fn height(&self) -> u32 {
-        self.data().height
-    }
-    /// Keypoints, best first.
-    pub fn keypoints(&self) -> &[Keypoint] {
-        &self.data().keypoints
-    }
-    /// All descriptors, `keypoints().len()` x 256 row-major (empty when disabled).
-    pub fn descriptors(&self) -> &[f32] {
-        &self.data().descriptors
-    }
-    /// Descriptor of keypoint `i` (unit norm), if descriptors were computed.
-    pub fn descriptor(&self, i: usize) -> Option<&[f32]> {
-        self.data()
-            .descriptors
-            .get(i * DESCRIPTOR_DIM..(i + 1) * DESCRIPTOR_DIM)
-    }
-    /// Model identifier.
-    pub fn model_id(&self) -> &str {
-        &self.data().model_id
-    }
-}
 
 #[doc(hidden)]
 pub mod imp_meta {
