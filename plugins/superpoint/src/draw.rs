@@ -50,7 +50,7 @@ impl Rgba {
     }
 }
 
-/// Pixel layout of a [`Canvas`].
+/// Pixel layout of a [`FrameCanvas`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CanvasFormat {
     /// One grey byte per pixel (full-range luma).
@@ -94,7 +94,7 @@ struct Ink {
 
 /// Mutable access to the planes of one frame.
 #[derive(Debug)]
-pub struct Canvas<'a> {
+pub struct FrameCanvas<'a> {
     planes: Vec<(&'a mut [u8], usize)>,
     width: usize,
     height: usize,
@@ -110,7 +110,7 @@ fn blend(dst: &mut u8, src: u8, alpha: u16) {
     }
 }
 
-impl<'a> Canvas<'a> {
+impl<'a> FrameCanvas<'a> {
     /// Wraps `planes` (`(bytes, stride)` per plane, as many as the format has) of a `width` x
     /// `height` frame; errors when a plane is too small for its stride and size.
     pub fn new(
@@ -163,7 +163,7 @@ impl<'a> Canvas<'a> {
                 "canvas: channel offsets {format:?} exceed the pixel size"
             )));
         }
-        Ok(Canvas {
+        Ok(FrameCanvas {
             planes,
             width,
             height,
@@ -423,8 +423,8 @@ mod tests {
         a: 255,
     };
 
-    fn rgb(buf: &mut [u8], w: usize, h: usize) -> Canvas<'_> {
-        Canvas::new(
+    fn rgb(buf: &mut [u8], w: usize, h: usize) -> FrameCanvas<'_> {
+        FrameCanvas::new(
             CanvasFormat::Packed {
                 bytes_per_pixel: 3,
                 r: 0,
@@ -479,7 +479,7 @@ mod tests {
     #[test]
     fn alpha_blends_and_sets_alpha_channel() {
         let mut buf = vec![100u8; 4 * 4 * 4];
-        let mut c = Canvas::new(
+        let mut c = FrameCanvas::new(
             CanvasFormat::Packed {
                 bytes_per_pixel: 4,
                 r: 1,
@@ -506,7 +506,7 @@ mod tests {
         let mut y = vec![0u8; w * h];
         let mut u = vec![128u8; cw * ch];
         let mut v = vec![128u8; cw * ch];
-        let mut c = Canvas::new(
+        let mut c = FrameCanvas::new(
             CanvasFormat::I420,
             w,
             h,
@@ -522,7 +522,7 @@ mod tests {
 
         let mut y = vec![0u8; w * h];
         let mut uv = vec![128u8; 2 * cw * ch];
-        let mut c = Canvas::new(
+        let mut c = FrameCanvas::new(
             CanvasFormat::Nv12,
             w,
             h,
@@ -539,14 +539,14 @@ mod tests {
     fn circles_and_borders() {
         let (w, h) = (21, 21);
         let mut buf = vec![0u8; w * h];
-        let mut c = Canvas::new(CanvasFormat::Gray, w, h, vec![(&mut buf, w)]).unwrap();
+        let mut c = FrameCanvas::new(CanvasFormat::Gray, w, h, vec![(&mut buf, w)]).unwrap();
         c.circle((10.0, 10.0), 5.0, Rgba::from_argb(0xffffffff), 1, false);
         assert_eq!(buf[10 * w + 15], 255);
         assert_eq!(buf[10 * w + 10], 0, "ring is hollow");
-        let mut c = Canvas::new(CanvasFormat::Gray, w, h, vec![(&mut buf, w)]).unwrap();
+        let mut c = FrameCanvas::new(CanvasFormat::Gray, w, h, vec![(&mut buf, w)]).unwrap();
         c.circle((10.0, 10.0), 2.0, Rgba::from_argb(0xffffffff), 1, true);
         assert_eq!(buf[10 * w + 10], 255);
-        let mut c = Canvas::new(CanvasFormat::Gray, w, h, vec![(&mut buf, w)]).unwrap();
+        let mut c = FrameCanvas::new(CanvasFormat::Gray, w, h, vec![(&mut buf, w)]).unwrap();
         c.border(Rgba::from_argb(0xff808080), 2);
         assert_eq!(buf[0], 128);
         assert_eq!(buf[w + 20], 128);
@@ -556,10 +556,10 @@ mod tests {
     #[test]
     fn undersized_planes_are_rejected() {
         let mut small = vec![0u8; 10];
-        let err = Canvas::new(CanvasFormat::Gray, 4, 4, vec![(&mut small, 4)]).unwrap_err();
+        let err = FrameCanvas::new(CanvasFormat::Gray, 4, 4, vec![(&mut small, 4)]).unwrap_err();
         assert!(err.to_string().contains("plane 0"), "{err}");
         let mut y = vec![0u8; 16];
-        assert!(Canvas::new(CanvasFormat::I420, 4, 4, vec![(&mut y, 4)]).is_err());
+        assert!(FrameCanvas::new(CanvasFormat::I420, 4, 4, vec![(&mut y, 4)]).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use gst_video::VideoFormat;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use superpoint::draw::{Canvas, CanvasFormat, Rgba};
+use superpoint::draw::{FrameCanvas, CanvasFormat, Rgba};
 
 use crate::meta::{MatchStatus, MatchTarget, SuperPointKeypointsMeta, SuperPointMatchesMeta};
 
@@ -426,7 +426,7 @@ impl VideoFilterImpl for SuperPointOverlay {
             .take(n_planes)
             .zip(strides)
             .collect();
-        let mut canvas = Canvas::new(format, w, h, planes).map_err(|e| {
+        let mut canvas = FrameCanvas::new(format, w, h, planes).map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
             gst::FlowError::Error
         })?;
