@@ -165,3 +165,66 @@ const SYN_MIN_REPEATABILITY: f64 = 0.68;
 const SYN_MIN_MMA3: f64 = 0.80;
 /// At most 2 of the 12 pairs may miss 3 px.
 const SYN_MIN_H3: f64 = 0.83;
+
+#[test]
+fn shipped_int8_model_passes_the_contract_and_agrees_with_fp32() {
+    use superpoint::image_io::OwnedImage;
+    use superpoint::{Detections, Detector, DetectorConfig, EngineOptions};
+    // In-process ONNX Runtime, as in the other library tests: scripts/test.sh sources
+    // .deps/env.sh, which sets ORT_DYLIB_PATH.
+    assert!(
+        std::env::var_os("ORT_DYLIB_PATH").is_some(),
+        "set ORT_DYLIB_PATH (source .deps/env.sh after scripts/setup.sh)"
+    );
+    let int8 = root().join("models/superpoint-int8.onnx");
+    let info = superpoint::onnx::read_model_info(&int8).expect("models/superpoint-int8.onnx");
+    assert!(
+        info.trained && info.model_id == "superpoint-cpu-v1-int8",
+        "{info:?}"
+    );
+    let img = OwnedImage::load(&Path::new(DATA).join("graf1.png")).unwrap();
+    let frame = img.frame().unwrap();
+    let config = DetectorConfig {
+        descriptors: true,
+        ..DetectorConfig::default()
+    };
+    let detect = |m: &Path| {
+        let mut d = Detector::new(m, &EngineOptions::default(), config).unwrap();
+        let mut out = Detections::default();
+        d.detect(&frame, &mut out).unwrap();
+        out
+    };
+    let (a, b) = (detect(&model()), detect(&int8));
+    // Most int8 keypoints are within 2 px of an fp32 one, with a similar descriptor
+    // (measured when shipped: see models/MODEL_CARD.md, "int8").
+    let mut close = 0;
+    let mut similar = 0;
+    for (i, k) in b.keypoints.iter().enumerate() {
+        let nearest = a
+            .keypoints
+            .iter()
+            .enumerate()
+            .map(|(j, q)| (j, (q.x - k.x).hypot(q.y - k.y)))
+            .min_by(|x, y| x.1.total_cmp(&y.1));
+        if let Some((j, d)) = nearest.filter(|(_, d)| *d <= 2.0) {
+            close += 1;
+            let dot: f32 = a
+                .descriptor(j)
+                .iter()
+                .zip(b.descriptor(i))
+                .map(|(x, y)| x * y)
+                .sum();
+            if d <= 0.5 && dot > 0.9 {
+                similar += 1;
+            }
+        }
+    }
+    let n = b.keypoints.len();
+    println!(
+        "int8 vs fp32 on graf1: {n} vs {} keypoints, {close} within 2 px, {similar} at the same place with cosine > 0.9",
+        a.keypoints.len()
+    );
+    assert!(n as f64 > 0.8 * a.keypoints.len() as f64);
+    assert!(close as f64 > 0.8 * n as f64, "{close} of {n}");
+    assert!(similar as f64 > 0.6 * n as f64, "{similar} of {n}");
+}

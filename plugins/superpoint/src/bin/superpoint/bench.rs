@@ -26,6 +26,10 @@ pub struct BenchArgs {
     /// Python with onnxruntime for the baseline (skipped when it does not exist).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.deps/venv/bin/python"))]
     pub python: PathBuf,
+    /// A second model (e.g. models/superpoint-int8.onnx) timed on the same frames in the same
+    /// run: detector ms/frame of both and their ratio per size.
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
     /// Image whose content is timed (resized by tiling); default: a real photo from opencv-doc.
     #[arg(
         long,
@@ -157,6 +161,50 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     println!(
         "engine = ONNX Runtime session run; detector = frame -> keypoints + descriptors (pre + engine + post)"
     );
+    if let Some(other) = &args.compare {
+        compare(&args, &model, other)?;
+    }
+    Ok(())
+}
+
+/// Detector ms/frame (frame -> keypoints + descriptors) of `model` and `other` on the same
+/// frames, alternating per size so that both see the same machine state.
+fn compare(args: &BenchArgs, model: &Path, other: &Path) -> Result<(), String> {
+    let id = |m: &Path| {
+        superpoint::onnx::read_model_info(m)
+            .map(|i| i.model_id)
+            .map_err(|e| format!("{}: {e}", m.display()))
+    };
+    let (a, b) = (id(model)?, id(other)?);
+    println!();
+    println!("{a} vs {b}, detector ms/frame, same frames, same run:");
+    println!("{:>10} | {:>22} | {:>22} | {:>8}", "size", a, b, "speed-up");
+    for size in &args.sizes {
+        let (w, h) = parse_size(size)?;
+        let gray = tiled_gray(&args.image, w, h)?;
+        let frame = Frame::new(&gray, w, h, w, PixelLayout::Gray).map_err(|e| e.to_string())?;
+        let mut time = |m: &Path| -> Result<f64, String> {
+            let mut det = Detector::new(
+                m,
+                &args.model.engine_options(),
+                args.model.detector_config(true),
+            )
+            .map_err(|e| format!("{}: {e}", m.display()))?;
+            let mut out = Detections::default();
+            median_ms(
+                || det.detect(&frame, &mut out).map_err(|e| e.to_string()),
+                args.iterations,
+            )
+        };
+        let (ta, tb) = (time(model)?, time(other)?);
+        println!(
+            "{:>10} | {:>22.1} | {:>22.1} | {:>7.2}x",
+            format!("{w}x{h}"),
+            ta,
+            tb,
+            ta / tb
+        );
+    }
     Ok(())
 }
 
