@@ -377,16 +377,16 @@ pub fn write_report(report: &EvalReport, dir: &Path) -> anyhow::Result<()> {
     let json = dir.join("eval.json");
     std::fs::write(&json, serde_json::to_string_pretty(report)?)
         .with_context(|| format!("cannot write {}", json.display()))?;
-    let mut series = vec![Series {
-        name: format!("all (AP {:.3})", report.overall.average_precision),
-        points: report.overall.curve.iter().map(|c| (c[2], c[1])).collect(),
-    }];
+    let mut series = vec![Series::new(
+        format!("all (AP {:.3})", report.overall.average_precision),
+        report.overall.curve.iter().map(|c| (c[2], c[1])).collect(),
+    )];
     for (name, c) in &report.per_primitive {
         if c.labels > 0 {
-            series.push(Series {
-                name: format!("{name} ({:.3})", c.average_precision),
-                points: c.curve.iter().map(|p| (p[2], p[1])).collect(),
-            });
+            series.push(Series::new(
+                format!("{name} ({:.3})", c.average_precision),
+                c.curve.iter().map(|p| (p[2], p[1])).collect(),
+            ));
         }
     }
     series.retain(|s| !s.points.is_empty());

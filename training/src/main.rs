@@ -379,10 +379,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             csv.display()
                         )
                     })?;
-                    Ok(superpoint_train::plot::Series {
-                        name: name.to_string(),
-                        points: rows.iter().map(|r| (r[0], r[i])).collect(),
-                    })
+                    Ok(superpoint_train::plot::Series::new(
+                        name.to_string(),
+                        rows.iter().map(|r| (r[0], r[i])).collect(),
+                    ))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             superpoint_train::plot::line_chart(&out, &title, header[0], &y_label, &series, log_y)?;

@@ -168,13 +168,12 @@ impl LossLog {
                     .iter()
                     .position(|c| c == name)?
                     .checked_sub(1)?;
-                Some(Series {
-                    name: name.to_string(),
-                    points: rows
-                        .iter()
+                Some(Series::new(
+                    name.to_string(),
+                    rows.iter()
                         .filter_map(|(s, v)| v.get(idx).map(|y| (*s as f64, *y)))
                         .collect(),
-                })
+                ))
             })
             .collect();
         line_chart(png, title, "step", y_label, &series, log_y)
