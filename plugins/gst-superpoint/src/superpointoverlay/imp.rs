@@ -9,7 +9,7 @@ use gst_video::VideoFormat;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use superpoint::draw::{FrameCanvas, CanvasFormat, Rgba};
+use superpoint::draw::{CanvasFormat, FrameCanvas, Rgba};
 
 use crate::meta::{MatchStatus, MatchTarget, SuperPointKeypointsMeta, SuperPointMatchesMeta};
 

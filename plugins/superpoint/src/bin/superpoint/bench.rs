@@ -183,7 +183,7 @@ fn compare(args: &BenchArgs, model: &Path, other: &Path) -> Result<(), String> {
         let (w, h) = parse_size(size)?;
         let gray = tiled_gray(&args.image, w, h)?;
         let frame = Frame::new(&gray, w, h, w, PixelLayout::Gray).map_err(|e| e.to_string())?;
-        let mut time = |m: &Path| -> Result<f64, String> {
+        let time = |m: &Path| -> Result<f64, String> {
             let mut det = Detector::new(
                 m,
                 &args.model.engine_options(),
