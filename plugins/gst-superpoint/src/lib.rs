@@ -7,6 +7,7 @@
 
 use gst::glib;
 
+pub mod formats;
 pub mod homographicwarp;
 pub mod messages;
 pub mod meta;

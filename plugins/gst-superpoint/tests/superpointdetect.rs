@@ -125,6 +125,16 @@ fn rgb_family_uses_bt601_luma() {
     let mut hs = harness("video/x-raw,format=BGRx,width=160,height=120,framerate=30/1");
     let (kps2, _) = check_meta(&push(&mut hs, bgrx), w as u32, h as u32);
     assert_eq!(kps2, lib.keypoints);
+    // ARGB and xBGR (alpha or padding first) come from the same format table.
+    for (format, order) in [("ARGB", [3, 0, 1, 2]), ("xBGR", [3, 2, 1, 0])] {
+        let data: Vec<u8> = rgb
+            .chunks_exact(3)
+            .flat_map(|p| order.map(|c| if c == 3 { 255 } else { p[c] }))
+            .collect();
+        let mut hs = harness(&common::caps(format, w as u32, h as u32));
+        let (kps3, _) = check_meta(&push(&mut hs, data), w as u32, h as u32);
+        assert_eq!(kps3, lib.keypoints, "{format}");
+    }
 }
 
 #[test]

@@ -7,83 +7,7 @@
 //! coordinates draw nothing.
 
 use crate::Error;
-
-/// A colour with opacity (`a` = 255 opaque, 0 invisible).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rgba {
-    /// Red.
-    pub r: u8,
-    /// Green.
-    pub g: u8,
-    /// Blue.
-    pub b: u8,
-    /// Opacity.
-    pub a: u8,
-}
-
-impl Rgba {
-    /// From `0xAARRGGBB`, the convention of GStreamer colour properties.
-    pub fn from_argb(argb: u32) -> Self {
-        Rgba {
-            a: (argb >> 24) as u8,
-            r: (argb >> 16) as u8,
-            g: (argb >> 8) as u8,
-            b: argb as u8,
-        }
-    }
-
-    /// Full-range BT.601 luma (for grey frames).
-    pub fn gray(&self) -> u8 {
-        (0.299 * self.r as f64 + 0.587 * self.g as f64 + 0.114 * self.b as f64)
-            .round()
-            .clamp(0.0, 255.0) as u8
-    }
-
-    /// Limited-range BT.601 `(Y, U, V)` (the usual colorimetry of SD I420/NV12 video).
-    pub fn yuv(&self) -> (u8, u8, u8) {
-        let (r, g, b) = (self.r as f64, self.g as f64, self.b as f64);
-        let y = 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0;
-        let u = 128.0 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255.0;
-        let v = 128.0 + (112.0 * r - 93.786 * g - 18.214 * b) / 255.0;
-        let q = |x: f64| x.round().clamp(0.0, 255.0) as u8;
-        (q(y), q(u), q(v))
-    }
-}
-
-/// Pixel layout of a [`FrameCanvas`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CanvasFormat {
-    /// One grey byte per pixel (full-range luma).
-    Gray,
-    /// Interleaved channels: byte offsets of red, green, blue and (if any) alpha in a pixel.
-    Packed {
-        /// Bytes per pixel (3 or 4).
-        bytes_per_pixel: usize,
-        /// Offset of red.
-        r: usize,
-        /// Offset of green.
-        g: usize,
-        /// Offset of blue.
-        b: usize,
-        /// Offset of alpha, if any: drawing raises it to the ink's opacity.
-        a: Option<usize>,
-    },
-    /// Planar 4:2:0: planes Y, U, V (chroma planes at half resolution, rounded up).
-    I420,
-    /// Semi-planar 4:2:0: planes Y and interleaved UV.
-    Nv12,
-}
-
-impl CanvasFormat {
-    /// Number of planes.
-    pub fn planes(&self) -> usize {
-        match self {
-            CanvasFormat::Gray | CanvasFormat::Packed { .. } => 1,
-            CanvasFormat::I420 => 3,
-            CanvasFormat::Nv12 => 2,
-        }
-    }
-}
+pub use crate::pixel::{PixelLayout, Rgba};
 
 /// A colour converted once for the canvas format.
 #[derive(Debug, Clone, Copy)]
@@ -98,7 +22,7 @@ pub struct FrameCanvas<'a> {
     planes: Vec<(&'a mut [u8], usize)>,
     width: usize,
     height: usize,
-    format: CanvasFormat,
+    format: PixelLayout,
 }
 
 fn blend(dst: &mut u8, src: u8, alpha: u16) {
@@ -114,7 +38,7 @@ impl<'a> FrameCanvas<'a> {
     /// Wraps `planes` (`(bytes, stride)` per plane, as many as the format has) of a `width` x
     /// `height` frame; errors when a plane is too small for its stride and size.
     pub fn new(
-        format: CanvasFormat,
+        format: PixelLayout,
         width: usize,
         height: usize,
         planes: Vec<(&'a mut [u8], usize)>,
@@ -126,28 +50,16 @@ impl<'a> FrameCanvas<'a> {
                 planes.len()
             )));
         }
-        let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
         for (i, (data, stride)) in planes.iter().enumerate() {
-            let (row_bytes, rows) = match (format, i) {
-                (CanvasFormat::Gray, _) => (width, height),
-                (
-                    CanvasFormat::Packed {
-                        bytes_per_pixel, ..
-                    },
-                    _,
-                ) => (width * bytes_per_pixel, height),
-                (CanvasFormat::I420 | CanvasFormat::Nv12, 0) => (width, height),
-                (CanvasFormat::I420, _) => (cw, ch),
-                (CanvasFormat::Nv12, _) => (2 * cw, ch),
-            };
-            if *stride < row_bytes || data.len() < stride * rows.saturating_sub(1) + row_bytes {
+            if !format.plane_fits(i, width, height, *stride, data.len()) {
+                let (row_bytes, rows) = format.plane_size(i, width, height);
                 return Err(Error::Input(format!(
                     "canvas: plane {i} of a {width}x{height} {format:?} frame needs {rows} rows of {row_bytes} bytes (stride {stride}), got {} bytes",
                     data.len()
                 )));
             }
         }
-        if let CanvasFormat::Packed {
+        if let PixelLayout::Packed {
             bytes_per_pixel,
             r,
             g,
@@ -183,9 +95,9 @@ impl<'a> FrameCanvas<'a> {
 
     fn ink(&self, c: Rgba) -> Ink {
         let values = match self.format {
-            CanvasFormat::Gray => [c.gray(), 0, 0],
-            CanvasFormat::Packed { .. } => [c.r, c.g, c.b],
-            CanvasFormat::I420 | CanvasFormat::Nv12 => {
+            PixelLayout::Gray => [c.gray(), 0, 0],
+            PixelLayout::Packed { .. } => [c.r, c.g, c.b],
+            PixelLayout::I420 | PixelLayout::Nv12 => {
                 let (y, u, v) = c.yuv();
                 [y, u, v]
             }
@@ -200,11 +112,11 @@ impl<'a> FrameCanvas<'a> {
         let [v0, v1, v2] = ink.values;
         let alpha = ink.alpha;
         match self.format {
-            CanvasFormat::Gray => {
+            PixelLayout::Gray => {
                 let (p, s) = &mut self.planes[0];
                 blend(&mut p[y * *s + x], v0, alpha);
             }
-            CanvasFormat::Packed {
+            PixelLayout::Packed {
                 bytes_per_pixel,
                 r,
                 g,
@@ -221,7 +133,7 @@ impl<'a> FrameCanvas<'a> {
                     *v = (*v).max(ink.alpha.min(255) as u8);
                 }
             }
-            CanvasFormat::I420 => {
+            PixelLayout::I420 => {
                 let (cx, cy) = (x / 2, y / 2);
                 {
                     let (p, s) = &mut self.planes[0];
@@ -234,7 +146,7 @@ impl<'a> FrameCanvas<'a> {
                 let (p, s) = &mut self.planes[2];
                 blend(&mut p[cy * *s + cx], v2, alpha);
             }
-            CanvasFormat::Nv12 => {
+            PixelLayout::Nv12 => {
                 let (cx, cy) = (x / 2, y / 2);
                 {
                     let (p, s) = &mut self.planes[0];
@@ -424,19 +336,7 @@ mod tests {
     };
 
     fn rgb(buf: &mut [u8], w: usize, h: usize) -> FrameCanvas<'_> {
-        FrameCanvas::new(
-            CanvasFormat::Packed {
-                bytes_per_pixel: 3,
-                r: 0,
-                g: 1,
-                b: 2,
-                a: None,
-            },
-            w,
-            h,
-            vec![(buf, w * 3)],
-        )
-        .unwrap()
+        FrameCanvas::new(PixelLayout::RGB, w, h, vec![(buf, w * 3)]).unwrap()
     }
 
     #[test]
@@ -479,19 +379,7 @@ mod tests {
     #[test]
     fn alpha_blends_and_sets_alpha_channel() {
         let mut buf = vec![100u8; 4 * 4 * 4];
-        let mut c = FrameCanvas::new(
-            CanvasFormat::Packed {
-                bytes_per_pixel: 4,
-                r: 1,
-                g: 2,
-                b: 3,
-                a: Some(0),
-            },
-            4,
-            4,
-            vec![(&mut buf, 16)],
-        )
-        .unwrap();
+        let mut c = FrameCanvas::new(PixelLayout::ARGB, 4, 4, vec![(&mut buf, 16)]).unwrap();
         c.pixel(1, 1, Rgba::from_argb(0x80ff0000));
         let o = (4 + 1) * 4;
         assert_eq!(buf[o], 128); // alpha raised to the ink's
@@ -507,7 +395,7 @@ mod tests {
         let mut u = vec![128u8; cw * ch];
         let mut v = vec![128u8; cw * ch];
         let mut c = FrameCanvas::new(
-            CanvasFormat::I420,
+            PixelLayout::I420,
             w,
             h,
             vec![(&mut y, w), (&mut u, cw), (&mut v, cw)],
@@ -523,7 +411,7 @@ mod tests {
         let mut y = vec![0u8; w * h];
         let mut uv = vec![128u8; 2 * cw * ch];
         let mut c = FrameCanvas::new(
-            CanvasFormat::Nv12,
+            PixelLayout::Nv12,
             w,
             h,
             vec![(&mut y, w), (&mut uv, 2 * cw)],
@@ -539,14 +427,14 @@ mod tests {
     fn circles_and_borders() {
         let (w, h) = (21, 21);
         let mut buf = vec![0u8; w * h];
-        let mut c = FrameCanvas::new(CanvasFormat::Gray, w, h, vec![(&mut buf, w)]).unwrap();
+        let mut c = FrameCanvas::new(PixelLayout::Gray, w, h, vec![(&mut buf, w)]).unwrap();
         c.circle((10.0, 10.0), 5.0, Rgba::from_argb(0xffffffff), 1, false);
         assert_eq!(buf[10 * w + 15], 255);
         assert_eq!(buf[10 * w + 10], 0, "ring is hollow");
-        let mut c = FrameCanvas::new(CanvasFormat::Gray, w, h, vec![(&mut buf, w)]).unwrap();
+        let mut c = FrameCanvas::new(PixelLayout::Gray, w, h, vec![(&mut buf, w)]).unwrap();
         c.circle((10.0, 10.0), 2.0, Rgba::from_argb(0xffffffff), 1, true);
         assert_eq!(buf[10 * w + 10], 255);
-        let mut c = FrameCanvas::new(CanvasFormat::Gray, w, h, vec![(&mut buf, w)]).unwrap();
+        let mut c = FrameCanvas::new(PixelLayout::Gray, w, h, vec![(&mut buf, w)]).unwrap();
         c.border(Rgba::from_argb(0xff808080), 2);
         assert_eq!(buf[0], 128);
         assert_eq!(buf[w + 20], 128);
@@ -556,10 +444,10 @@ mod tests {
     #[test]
     fn undersized_planes_are_rejected() {
         let mut small = vec![0u8; 10];
-        let err = FrameCanvas::new(CanvasFormat::Gray, 4, 4, vec![(&mut small, 4)]).unwrap_err();
+        let err = FrameCanvas::new(PixelLayout::Gray, 4, 4, vec![(&mut small, 4)]).unwrap_err();
         assert!(err.to_string().contains("plane 0"), "{err}");
         let mut y = vec![0u8; 16];
-        assert!(FrameCanvas::new(CanvasFormat::I420, 4, 4, vec![(&mut y, 4)]).is_err());
+        assert!(FrameCanvas::new(PixelLayout::I420, 4, 4, vec![(&mut y, 4)]).is_err());
     }
 
     #[test]

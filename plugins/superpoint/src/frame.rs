@@ -4,54 +4,7 @@
 
 use crate::{Error, MIN_FRAME_SIDE};
 
-/// How the pixels of a [`Frame`] are laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PixelLayout {
-    /// One byte of luma per pixel (GRAY8, or the Y plane of NV12/I420).
-    Gray,
-    /// Packed colour with `bytes_per_pixel` bytes and the byte offsets of R, G and B.
-    Packed {
-        /// 3 for RGB/BGR, 4 for RGBx/BGRx/RGBA/BGRA.
-        bytes_per_pixel: usize,
-        /// Offset of red in a pixel.
-        r: usize,
-        /// Offset of green in a pixel.
-        g: usize,
-        /// Offset of blue in a pixel.
-        b: usize,
-    },
-}
-
-impl PixelLayout {
-    /// RGB, 3 bytes.
-    pub const RGB: PixelLayout = PixelLayout::Packed {
-        bytes_per_pixel: 3,
-        r: 0,
-        g: 1,
-        b: 2,
-    };
-    /// BGR, 3 bytes.
-    pub const BGR: PixelLayout = PixelLayout::Packed {
-        bytes_per_pixel: 3,
-        r: 2,
-        g: 1,
-        b: 0,
-    };
-    /// RGBx / RGBA.
-    pub const RGBX: PixelLayout = PixelLayout::Packed {
-        bytes_per_pixel: 4,
-        r: 0,
-        g: 1,
-        b: 2,
-    };
-    /// BGRx / BGRA.
-    pub const BGRX: PixelLayout = PixelLayout::Packed {
-        bytes_per_pixel: 4,
-        r: 2,
-        g: 1,
-        b: 0,
-    };
-}
+pub use crate::pixel::PixelLayout;
 
 /// A borrowed frame: one plane with a row stride.
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +17,7 @@ pub struct Frame<'a> {
     pub height: usize,
     /// Bytes from one row to the next.
     pub stride: usize,
-    /// Pixel layout.
+    /// Pixel layout: the first plane is read (the luma plane of I420/NV12).
     pub layout: PixelLayout,
 }
 
@@ -109,13 +62,7 @@ impl<'a> Frame<'a> {
                 "frame {width}x{height} is too small: SuperPoint needs at least {MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} pixels"
             )));
         }
-        let bpp = match layout {
-            PixelLayout::Gray => 1,
-            PixelLayout::Packed {
-                bytes_per_pixel, ..
-            } => bytes_per_pixel,
-        };
-        if stride < width * bpp || data.len() < stride * (height - 1) + width * bpp {
+        if !layout.plane_fits(0, width, height, stride, data.len()) {
             return Err(Error::Input(format!(
                 "frame buffer too small: {} bytes for {width}x{height} with stride {stride}",
                 data.len()
@@ -174,19 +121,20 @@ impl<'a> Frame<'a> {
             let row = &self.data[y * self.stride..];
             let dst = &mut out[y * gw..(y + 1) * gw];
             match self.layout {
-                PixelLayout::Gray => {
-                    for (d, &s) in dst[..w].iter_mut().zip(row) {
-                        *d = s as f32 * (1.0 / 255.0);
-                    }
-                }
                 PixelLayout::Packed {
                     bytes_per_pixel,
                     r,
                     g,
                     b,
+                    ..
                 } => {
                     for (d, px) in dst[..w].iter_mut().zip(row.chunks_exact(bytes_per_pixel)) {
                         *d = luma(px[r], px[g], px[b]);
+                    }
+                }
+                PixelLayout::Gray | PixelLayout::I420 | PixelLayout::Nv12 => {
+                    for (d, &s) in dst[..w].iter_mut().zip(row) {
+                        *d = s as f32 * (1.0 / 255.0);
                     }
                 }
             }
@@ -221,15 +169,18 @@ impl<'a> Frame<'a> {
     #[inline]
     pub fn pixel(&self, x: usize, y: usize) -> f32 {
         match self.layout {
-            PixelLayout::Gray => self.data[y * self.stride + x] as f32 * (1.0 / 255.0),
             PixelLayout::Packed {
                 bytes_per_pixel,
                 r,
                 g,
                 b,
+                ..
             } => {
                 let p = &self.data[y * self.stride + x * bytes_per_pixel..];
                 luma(p[r], p[g], p[b])
+            }
+            PixelLayout::Gray | PixelLayout::I420 | PixelLayout::Nv12 => {
+                self.data[y * self.stride + x] as f32 * (1.0 / 255.0)
             }
         }
     }

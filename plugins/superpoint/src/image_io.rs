@@ -55,12 +55,7 @@ impl OwnedImage {
 
     /// Bytes per row.
     pub fn stride(&self) -> usize {
-        match self.layout {
-            PixelLayout::Gray => self.width,
-            PixelLayout::Packed {
-                bytes_per_pixel, ..
-            } => self.width * bytes_per_pixel,
-        }
+        self.layout.plane_size(0, self.width, self.height).0
     }
 
     /// A borrowed frame (checks the minimum size).
@@ -77,17 +72,19 @@ impl OwnedImage {
     /// BT.601 luma bytes (a copy for colour images).
     pub fn to_luma(&self) -> Vec<u8> {
         match self.layout {
-            PixelLayout::Gray => self.data.clone(),
             PixelLayout::Packed {
                 bytes_per_pixel,
                 r,
                 g,
                 b,
+                ..
             } => self
                 .data
                 .chunks_exact(bytes_per_pixel)
                 .map(|p| (crate::frame::luma(p[r], p[g], p[b]) * 255.0).round() as u8)
                 .collect(),
+            // Grey, or the luma plane of a planar layout.
+            _ => self.data[..self.width * self.height].to_vec(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod json;
 pub mod matching;
 pub mod metrics;
 pub mod onnx;
+pub mod pixel;
 pub mod plot;
 pub mod postprocess;
 pub mod ransac;

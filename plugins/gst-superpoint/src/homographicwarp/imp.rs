@@ -4,7 +4,6 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
-use gst_video::VideoFormat;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 use rand::SeedableRng;
@@ -17,6 +16,7 @@ use superpoint::smoothing::PathSmoother;
 use superpoint::warp::{self, Plane};
 
 use super::{Interpolation, WarpMode};
+use crate::formats::{self, Preference};
 use crate::meta::{
     HomographyData, HomographyMeta, MatchStatus, SuperPointKeypointsMeta, SuperPointMatchesMeta,
     WarpKind,
@@ -113,52 +113,6 @@ impl State {
         self.last_rectify = Homography::IDENTITY;
     }
 }
-
-/// How a format's planes are warped: per plane, the number of interleaved channels and whether
-/// it is a half-resolution chroma plane; plus the border value of each channel.
-struct PlaneLayout {
-    planes: Vec<(usize, bool, Vec<u8>)>,
-}
-
-fn plane_layout(format: VideoFormat, border: Rgba) -> Option<PlaneLayout> {
-    let (r, g, b, a) = (border.r, border.g, border.b, border.a);
-    let (y, u, v) = border.yuv();
-    let packed = |values: Vec<u8>| PlaneLayout {
-        planes: vec![(values.len(), false, values)],
-    };
-    Some(match format {
-        VideoFormat::Gray8 => packed(vec![border.gray()]),
-        VideoFormat::Rgb => packed(vec![r, g, b]),
-        VideoFormat::Bgr => packed(vec![b, g, r]),
-        VideoFormat::Rgbx | VideoFormat::Rgba => packed(vec![r, g, b, a]),
-        VideoFormat::Bgrx | VideoFormat::Bgra => packed(vec![b, g, r, a]),
-        VideoFormat::Xrgb | VideoFormat::Argb => packed(vec![a, r, g, b]),
-        VideoFormat::Xbgr | VideoFormat::Abgr => packed(vec![a, b, g, r]),
-        VideoFormat::I420 => PlaneLayout {
-            planes: vec![(1, false, vec![y]), (1, true, vec![u]), (1, true, vec![v])],
-        },
-        VideoFormat::Nv12 => PlaneLayout {
-            planes: vec![(1, false, vec![y]), (2, true, vec![u, v])],
-        },
-        _ => return None,
-    })
-}
-
-const FORMATS: [VideoFormat; 13] = [
-    VideoFormat::Gray8,
-    VideoFormat::Rgb,
-    VideoFormat::Bgr,
-    VideoFormat::Rgbx,
-    VideoFormat::Bgrx,
-    VideoFormat::Xrgb,
-    VideoFormat::Xbgr,
-    VideoFormat::Rgba,
-    VideoFormat::Bgra,
-    VideoFormat::Argb,
-    VideoFormat::Abgr,
-    VideoFormat::I420,
-    VideoFormat::Nv12,
-];
 
 #[derive(Default)]
 pub struct HomographicWarp {
@@ -345,27 +299,8 @@ impl ElementImpl for HomographicWarp {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new()
-                .format_list(FORMATS)
-                .build();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
-        });
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(|| formats::pad_templates(&formats::caps(Preference::Table, 1)));
         TEMPLATES.as_ref()
     }
 }
@@ -454,7 +389,7 @@ impl VideoFilterImpl for HomographicWarp {
         outcaps: &gst::Caps,
         out_info: &gst_video::VideoInfo,
     ) -> Result<(), gst::LoggableError> {
-        if plane_layout(in_info.format(), Rgba::from_argb(0)).is_none() {
+        if formats::layout_of(in_info.format()).is_none() {
             return Err(gst::loggable_error!(
                 CAT,
                 "unsupported format {:?}",
@@ -580,9 +515,10 @@ impl VideoFilterImpl for HomographicWarp {
         }
 
         let border = Rgba::from_argb(settings.border_color);
-        let Some(layout) = plane_layout(inframe.format(), border) else {
+        let Some(layout) = formats::layout_of(inframe.format()) else {
             return Err(gst::FlowError::NotNegotiated);
         };
+        let border_values = layout.encode(border);
         let interpolation = match settings.interpolation {
             Interpolation::Bilinear => warp::Interpolation::Bilinear,
             Interpolation::Nearest => warp::Interpolation::Nearest,
@@ -593,7 +529,7 @@ impl VideoFilterImpl for HomographicWarp {
             ("input", inframe.plane_stride()),
             ("output", outframe.plane_stride()),
         ] {
-            if let Some(s) = strides[..layout.planes.len()].iter().find(|&&s| s < 0) {
+            if let Some(s) = strides[..layout.planes()].iter().find(|&&s| s < 0) {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Format,
@@ -607,12 +543,9 @@ impl VideoFilterImpl for HomographicWarp {
             }
         }
         let chroma_h = hm.rescaled(0.5, 0.5);
-        for (i, (channels, chroma, border)) in layout.planes.iter().enumerate() {
-            let (pw, ph) = if *chroma {
-                (w.div_ceil(2), h.div_ceil(2))
-            } else {
-                (w, h)
-            };
+        for (i, border) in border_values.iter().enumerate() {
+            let (pw, ph) = layout.plane_dims(i, w, h);
+            let chroma = layout.is_subsampled(i);
             let src_stride = inframe.plane_stride()[i] as usize;
             let dst_stride = outframe.plane_stride()[i] as usize;
             let src = inframe.plane_data(i as u32).map_err(|_| {
@@ -631,7 +564,7 @@ impl VideoFilterImpl for HomographicWarp {
                 );
                 gst::FlowError::Error
             })?;
-            let plane_h = if *chroma { &chroma_h } else { &hm };
+            let plane_h = if chroma { &chroma_h } else { &hm };
             warp::warp_plane(
                 Plane {
                     data: src,
@@ -643,7 +576,7 @@ impl VideoFilterImpl for HomographicWarp {
                 pw,
                 ph,
                 dst_stride,
-                *channels,
+                layout.plane_channels(i),
                 plane_h,
                 interpolation,
                 border,

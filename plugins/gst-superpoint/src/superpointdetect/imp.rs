@@ -8,7 +8,6 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
-use gst_video::VideoFormat;
 use gst_video::prelude::*;
 
 use superpoint::batching::{BatchPolicy, BatchedDetector};
@@ -16,12 +15,11 @@ use superpoint::json::FrameRecord;
 use superpoint::postprocess::{
     DEFAULT_BORDER, DEFAULT_MAX_KEYPOINTS, DEFAULT_NMS_RADIUS, DEFAULT_THRESHOLD,
 };
-use superpoint::{
-    Detections, Detector, DetectorConfig, EngineOptions, Frame, PixelLayout, PostParams,
-};
+use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, Frame, PostParams};
 
 use super::Provider;
 use crate::default_model;
+use crate::formats::{self, Preference};
 use crate::messages::KeypointsMessage;
 use crate::meta::{KeypointsData, SuperPointKeypointsMeta};
 
@@ -364,57 +362,13 @@ impl ElementImpl for SuperPointDetect {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = supported_caps();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
+            formats::pad_templates(&formats::caps(
+                Preference::Luma,
+                superpoint::MIN_FRAME_SIDE as i32,
+            ))
         });
         TEMPLATES.as_ref()
     }
-}
-
-/// Raw video in the formats whose luma can be read without conversion, at least 16x16.
-pub(crate) fn supported_caps() -> gst::Caps {
-    gst_video::VideoCapsBuilder::new()
-        .format_list([
-            VideoFormat::Gray8,
-            VideoFormat::Nv12,
-            VideoFormat::I420,
-            VideoFormat::Rgb,
-            VideoFormat::Bgr,
-            VideoFormat::Rgbx,
-            VideoFormat::Bgrx,
-            VideoFormat::Rgba,
-            VideoFormat::Bgra,
-        ])
-        .width_range(superpoint::MIN_FRAME_SIDE as i32..=i32::MAX)
-        .height_range(superpoint::MIN_FRAME_SIDE as i32..=i32::MAX)
-        .build()
-}
-
-/// Where the luma (or colour to convert) of a frame lives.
-pub(crate) fn layout_of(format: VideoFormat) -> Option<PixelLayout> {
-    Some(match format {
-        VideoFormat::Gray8 | VideoFormat::Nv12 | VideoFormat::I420 => PixelLayout::Gray,
-        VideoFormat::Rgb => PixelLayout::RGB,
-        VideoFormat::Bgr => PixelLayout::BGR,
-        VideoFormat::Rgbx | VideoFormat::Rgba => PixelLayout::RGBX,
-        VideoFormat::Bgrx | VideoFormat::Bgra => PixelLayout::BGRX,
-        _ => return None,
-    })
 }
 
 impl BaseTransformImpl for SuperPointDetect {
@@ -537,7 +491,7 @@ impl BaseTransformImpl for SuperPointDetect {
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let info = gst_video::VideoInfo::from_caps(incaps)
             .map_err(|_| gst::loggable_error!(CAT, "cannot parse caps {}", incaps))?;
-        if layout_of(info.format()).is_none() {
+        if formats::layout_of(info.format()).is_none() {
             return Err(gst::loggable_error!(
                 CAT,
                 "unsupported format {:?}",
@@ -582,7 +536,7 @@ impl BaseTransformImpl for SuperPointDetect {
                     );
                     gst::FlowError::Error
                 })?;
-            let layout = layout_of(frame.format()).ok_or(gst::FlowError::NotNegotiated)?;
+            let layout = formats::layout_of(frame.format()).ok_or(gst::FlowError::NotNegotiated)?;
             // The stride and offset of the mapped frame come from the buffer's GstVideoMeta when
             // it has one (decoders, cameras, rawvideoparse), else from the caps.
             let stride = frame.plane_stride()[0];

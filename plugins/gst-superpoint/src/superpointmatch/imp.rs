@@ -16,6 +16,7 @@ use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, PostParams
 
 use super::MatchMode;
 use crate::default_model;
+use crate::formats;
 use crate::messages::MatchMessage;
 use crate::meta::{
     HomographyMeta, KeypointsData, MatchStatus, MatchTarget, SuperPointKeypointsMeta,
@@ -392,25 +393,9 @@ impl ElementImpl for SuperPointMatch {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst::Caps::builder("video/x-raw").build();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
-        });
+        // Any raw video: only the metas are read.
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(|| formats::pad_templates(&gst::Caps::builder("video/x-raw").build()));
         TEMPLATES.as_ref()
     }
 }

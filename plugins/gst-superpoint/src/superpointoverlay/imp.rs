@@ -5,12 +5,12 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
-use gst_video::VideoFormat;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use superpoint::draw::{CanvasFormat, FrameCanvas, Rgba};
+use superpoint::draw::{FrameCanvas, Rgba};
 
+use crate::formats::{self, Preference};
 use crate::meta::{MatchStatus, MatchTarget, SuperPointKeypointsMeta, SuperPointMatchesMeta};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -72,32 +72,6 @@ impl Default for Settings {
 struct State {
     tracks: Vec<Option<VecDeque<(f32, f32)>>>,
     warned_no_meta: bool,
-}
-
-fn canvas_format(format: VideoFormat) -> Option<CanvasFormat> {
-    let packed = |bytes_per_pixel, r, g, b, a| CanvasFormat::Packed {
-        bytes_per_pixel,
-        r,
-        g,
-        b,
-        a,
-    };
-    Some(match format {
-        VideoFormat::Gray8 => CanvasFormat::Gray,
-        VideoFormat::Rgb => packed(3, 0, 1, 2, None),
-        VideoFormat::Bgr => packed(3, 2, 1, 0, None),
-        VideoFormat::Rgbx => packed(4, 0, 1, 2, None),
-        VideoFormat::Rgba => packed(4, 0, 1, 2, Some(3)),
-        VideoFormat::Bgrx => packed(4, 2, 1, 0, None),
-        VideoFormat::Bgra => packed(4, 2, 1, 0, Some(3)),
-        VideoFormat::Xrgb => packed(4, 1, 2, 3, None),
-        VideoFormat::Argb => packed(4, 1, 2, 3, Some(0)),
-        VideoFormat::Xbgr => packed(4, 3, 2, 1, None),
-        VideoFormat::Abgr => packed(4, 3, 2, 1, Some(0)),
-        VideoFormat::I420 => CanvasFormat::I420,
-        VideoFormat::Nv12 => CanvasFormat::Nv12,
-        _ => return None,
-    })
 }
 
 #[derive(Default)]
@@ -281,41 +255,8 @@ impl ElementImpl for SuperPointOverlay {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new()
-                .format_list([
-                    VideoFormat::Rgb,
-                    VideoFormat::Bgr,
-                    VideoFormat::Rgbx,
-                    VideoFormat::Bgrx,
-                    VideoFormat::Xrgb,
-                    VideoFormat::Xbgr,
-                    VideoFormat::Rgba,
-                    VideoFormat::Bgra,
-                    VideoFormat::Argb,
-                    VideoFormat::Abgr,
-                    VideoFormat::I420,
-                    VideoFormat::Nv12,
-                    VideoFormat::Gray8,
-                ])
-                .build();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
-        });
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(|| formats::pad_templates(&formats::caps(Preference::Colour, 1)));
         TEMPLATES.as_ref()
     }
 }
@@ -401,7 +342,7 @@ impl VideoFilterImpl for SuperPointOverlay {
         state.tracks = tracks;
 
         let (w, h) = (frame.width() as usize, frame.height() as usize);
-        let format = canvas_format(frame.format()).ok_or(gst::FlowError::NotNegotiated)?;
+        let format = formats::layout_of(frame.format()).ok_or(gst::FlowError::NotNegotiated)?;
         let n_planes = format.planes();
         // The mapped frame's strides and offsets come from the buffer's GstVideoMeta when it has
         // one (decoders, cameras, rawvideoparse), else from the caps.
