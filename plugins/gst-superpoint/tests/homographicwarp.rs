@@ -480,15 +480,7 @@ fn properties_have_documented_defaults() {
         .map(|v| v.get::<f64>().unwrap())
         .collect();
     assert_eq!(m, [2.0, 0.0, 1.0, 0.0, 2.0, 1.0, 0.0, 0.0, 1.0]);
-    for pspec in el.list_properties() {
-        if pspec.owner_type() == el.type_() {
-            assert!(
-                pspec.blurb().is_some_and(|b| b.len() > 10),
-                "{} has no blurb",
-                pspec.name()
-            );
-        }
-    }
+    common::assert_blurbs(&el);
 }
 
 #[test]
@@ -812,13 +804,9 @@ fn shaky_camera(n: u64) -> Homography {
 
 #[test]
 fn stabilize_starts_a_new_camera_path_after_a_seek() {
-    common::init();
-    let pipeline = gst::parse::launch(
+    let pipeline = common::pipeline(
         "videotestsrc ! video/x-raw,format=GRAY8,width=64,height=48,framerate=30/1 ! homographicwarp name=w mode=stabilize smoothing=4 ! fakesink name=sink sync=true",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    );
     let frame_of =
         |buf: &gst::BufferRef| (buf.pts().unwrap().nseconds() * 30 + 500_000_000) / 1_000_000_000;
     // Upstream "superpointmatch": every frame after the first is matched (status ok), also the
@@ -841,40 +829,21 @@ fn stabilize_starts_a_new_camera_path_after_a_seek() {
             }
             gst::PadProbeReturn::Ok
         });
-    let applied = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let a = applied.clone();
-    pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, probe| {
-            let buf = probe.buffer().unwrap();
-            let meta = buf.meta::<HomographyMeta>().unwrap();
-            a.lock().unwrap().push((frame_of(buf), meta.data().applied));
-            gst::PadProbeReturn::Ok
-        });
+    let applied = common::probe_buffers(&pipeline, "sink", move |buf| {
+        let meta = buf.meta::<HomographyMeta>().unwrap();
+        (frame_of(buf), meta.data().applied)
+    });
     let bus = pipeline.bus().unwrap();
-    type Applied = (u64, Homography);
-    let wait_for = |pred: &dyn Fn(&[Applied]) -> bool| {
-        let start = std::time::Instant::now();
-        while !pred(&applied.lock().unwrap()) {
-            assert!(start.elapsed().as_secs() < 30, "the stream stopped");
-            if let Some(m) = bus.pop_filtered(&[gst::MessageType::Error]) {
-                panic!("{m:?}");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-    };
     pipeline.set_state(gst::State::Playing).unwrap();
-    wait_for(&|a| a.len() >= 6);
-    pipeline
-        .seek_simple(
-            gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
-            gst::ClockTime::from_seconds(10),
-        )
-        .unwrap();
-    wait_for(&|a| a.iter().filter(|(n, _)| *n >= 300).count() >= 6);
+    common::wait_for(&bus, &applied, 30, |_| {}, |a| a.len() >= 6);
+    common::seek(&pipeline, 10);
+    common::wait_for(
+        &bus,
+        &applied,
+        30,
+        |_| {},
+        |a| a.iter().filter(|(n, _)| *n >= 300).count() >= 6,
+    );
     pipeline.set_state(gst::State::Null).unwrap();
     let applied = applied.lock().unwrap();
     let after: Vec<_> = applied.iter().filter(|(n, _)| *n >= 300).collect();

@@ -581,43 +581,16 @@ fn run_to_eos_error(lines: &[String]) -> String {
 type Seen = (Vec<superpoint::Keypoint>, Vec<f32>, Option<i32>);
 
 fn run_pipeline(desc: &str) -> Vec<Seen> {
-    common::init();
-    let pipeline = gst::parse::launch(desc)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = pipeline.by_name("sink").unwrap();
-    let s = seen.clone();
-    sink.static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(buf) = info.buffer() {
-                let meta = buf
-                    .meta::<SuperPointKeypointsMeta>()
-                    .expect("keypoints meta");
-                s.lock().unwrap().push((
-                    meta.keypoints().to_vec(),
-                    meta.descriptors().to_vec(),
-                    buf.meta::<gst_video::VideoMeta>().map(|m| m.stride()[0]),
-                ));
-            }
-            gst::PadProbeReturn::Ok
-        });
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(60),
-            &[gst::MessageType::Error, gst::MessageType::Eos],
+    common::run_to_eos(desc, "sink", 60, |buf| {
+        let meta = buf
+            .meta::<SuperPointKeypointsMeta>()
+            .expect("keypoints meta");
+        (
+            meta.keypoints().to_vec(),
+            meta.descriptors().to_vec(),
+            buf.meta::<gst_video::VideoMeta>().map(|m| m.stride()[0]),
         )
-        .expect("EOS or an error within 60 s");
-    pipeline.set_state(gst::State::Null).unwrap();
-    if let gst::MessageView::Error(e) = msg.view() {
-        panic!("{} | {}", e.error(), e.debug().unwrap_or_default());
-    }
-    std::mem::take(&mut *seen.lock().unwrap())
+    })
 }
 
 #[test]
@@ -989,67 +962,39 @@ fn descriptors_on_a_detector_only_model_while_playing_are_a_warning() {
 fn inference_size_changed_on_a_live_stream_takes_effect_without_stopping_it() {
     common::init();
     let (w, h) = (160usize, 120usize);
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::pipeline(&format!(
         "videotestsrc is-live=true pattern=ball ! video/x-raw,format=GRAY8,width={w},height={h},framerate=30/1 ! superpointdetect name=d model={} ! fakesink name=sink sync=true",
         common::random_model().display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    // Per buffer at the sink: its pixels (packed) and keypoints.
-    type Captured = (Vec<u8>, Vec<superpoint::Keypoint>);
-    let frames: std::sync::Arc<std::sync::Mutex<Vec<Captured>>> = Default::default();
-    let f = frames.clone();
+    ));
     let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Gray8, w as u32, h as u32)
         .build()
         .unwrap();
-    pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, probe| {
-            let buf = probe.buffer().unwrap();
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).unwrap();
-            let stride = frame.plane_stride()[0] as usize;
-            let data = frame.plane_data(0).unwrap();
-            let pixels: Vec<u8> = (0..h)
-                .flat_map(|y| data[y * stride..y * stride + w].to_vec())
-                .collect();
-            let kps = buf
-                .meta::<SuperPointKeypointsMeta>()
-                .unwrap()
-                .keypoints()
-                .to_vec();
-            f.lock().unwrap().push((pixels, kps));
-            gst::PadProbeReturn::Ok
-        });
+    // Per buffer at the sink: its pixels (packed) and keypoints.
+    let frames = common::probe_buffers(&pipeline, "sink", move |buf| {
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).unwrap();
+        let stride = frame.plane_stride()[0] as usize;
+        let data = frame.plane_data(0).unwrap();
+        let pixels: Vec<u8> = (0..h)
+            .flat_map(|y| data[y * stride..y * stride + w].to_vec())
+            .collect();
+        let kps = buf
+            .meta::<SuperPointKeypointsMeta>()
+            .unwrap()
+            .keypoints()
+            .to_vec();
+        (pixels, kps)
+    });
     let bus = pipeline.bus().unwrap();
     let count = || frames.lock().unwrap().len();
     let warnings = std::cell::Cell::new(0);
-    let drain = || {
-        while let Some(m) = bus.pop() {
-            match m.view() {
-                gst::MessageView::Error(e) => panic!("error: {}", e.error()),
-                gst::MessageView::Warning(w) if w.error().to_string().contains("ignoring") => {
-                    warnings.set(warnings.get() + 1)
-                }
-                _ => {}
-            }
+    let count_warning = |m: &gst::Message| {
+        if let gst::MessageView::Warning(w) = m.view()
+            && w.error().to_string().contains("ignoring")
+        {
+            warnings.set(warnings.get() + 1)
         }
     };
-    let wait_for = |n: usize| {
-        let start = std::time::Instant::now();
-        while count() < n {
-            assert!(
-                start.elapsed().as_secs() < 30,
-                "the stream stopped at {}",
-                count()
-            );
-            drain();
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-    };
+    let wait_for = |n: usize| common::wait_for(&bus, &frames, 30, count_warning, |f| f.len() >= n);
     pipeline.set_state(gst::State::Playing).unwrap();
     wait_for(5);
     let d = pipeline.by_name("d").unwrap();
@@ -1062,7 +1007,12 @@ fn inference_size_changed_on_a_live_stream_takes_effect_without_stopping_it() {
     let set_at = count();
     wait_for(set_at + 10);
     pipeline.set_state(gst::State::Null).unwrap();
-    drain();
+    while let Some(m) = bus.pop() {
+        if let gst::MessageView::Error(e) = m.view() {
+            panic!("error: {}", e.error());
+        }
+        count_warning(&m);
+    }
     assert_eq!(warnings.get(), 1, "one warning about the half-set pair");
     // Every frame has the keypoints of the native size or of 80x64, switching once, for good.
     let detector = |iw, ih| {

@@ -315,13 +315,7 @@ fn properties_have_documented_defaults_and_ranges() {
     let p = pspec.downcast_ref::<glib::ParamSpecUInt>().unwrap();
     assert_eq!((p.minimum(), p.maximum()), (4, 100_000));
     assert!(!pspec.blurb().unwrap_or_default().is_empty());
-    for pspec in el.list_properties() {
-        assert!(
-            pspec.blurb().is_some_and(|b| b.len() > 10) || pspec.owner_type() != el.type_(),
-            "{} has no blurb",
-            pspec.name()
-        );
-    }
+    common::assert_blurbs(&el);
 }
 
 #[test]
@@ -721,51 +715,27 @@ fn reference_survives_a_seek_but_not_a_new_stream() {
 fn previous_mode_does_not_match_across_a_seek() {
     // A still picture: consecutive frames match perfectly, so a frame after the seek matched
     // against the last one before it would be "ok" with many inliers.
-    common::init();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::pipeline(&format!(
         "videotestsrc pattern=smpte ! video/x-raw,format=GRAY8,width=160,height=120,framerate=30/1 ! superpointdetect model={} ! superpointmatch mode=previous min-inliers=8 ! fakesink name=sink sync=true",
         common::random_model().display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let s = seen.clone();
-    pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, probe| {
-            let buf = probe.buffer().unwrap();
-            let n = (buf.pts().unwrap().nseconds() * 30 + 500_000_000) / 1_000_000_000;
-            let m = buf.meta::<SuperPointMatchesMeta>().unwrap();
-            s.lock()
-                .unwrap()
-                .push((n, m.status(), m.pairs().len(), m.data().num_inliers));
-            gst::PadProbeReturn::Ok
-        });
-    let bus = pipeline.bus().unwrap();
+    ));
     type Seen = (u64, MatchStatus, usize, u32);
-    let wait_for = |pred: &dyn Fn(&[Seen]) -> bool| {
-        let start = std::time::Instant::now();
-        while !pred(&seen.lock().unwrap()) {
-            assert!(start.elapsed().as_secs() < 60, "the stream stopped");
-            if let Some(m) = bus.pop_filtered(&[gst::MessageType::Error]) {
-                panic!("{m:?}");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-    };
+    let seen = common::probe_buffers(&pipeline, "sink", |buf| -> Seen {
+        let n = (buf.pts().unwrap().nseconds() * 30 + 500_000_000) / 1_000_000_000;
+        let m = buf.meta::<SuperPointMatchesMeta>().unwrap();
+        (n, m.status(), m.pairs().len(), m.data().num_inliers)
+    });
+    let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    wait_for(&|s| s.len() >= 4);
-    pipeline
-        .seek_simple(
-            gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
-            gst::ClockTime::from_seconds(10),
-        )
-        .unwrap();
-    wait_for(&|s| s.iter().filter(|f| f.0 >= 300).count() >= 3);
+    common::wait_for(&bus, &seen, 60, |_| {}, |s| s.len() >= 4);
+    common::seek(&pipeline, 10);
+    common::wait_for(
+        &bus,
+        &seen,
+        60,
+        |_| {},
+        |s| s.iter().filter(|f| f.0 >= 300).count() >= 3,
+    );
     pipeline.set_state(gst::State::Null).unwrap();
     let seen = seen.lock().unwrap();
     let (before, after): (Vec<&Seen>, Vec<&Seen>) = seen.iter().partition(|f| f.0 < 300);

@@ -376,15 +376,7 @@ fn properties_have_documented_defaults() {
     assert_eq!(el.property::<u32>("lost-color"), 0xffff0000);
     assert_eq!(el.property::<u32>("track-length"), 10);
     assert_eq!(el.property::<u32>("thickness"), 1);
-    for pspec in el.list_properties() {
-        if pspec.owner_type() == el.type_() {
-            assert!(
-                pspec.blurb().is_some_and(|b| b.len() > 10),
-                "{}",
-                pspec.name()
-            );
-        }
-    }
+    common::assert_blurbs(&el);
 }
 
 #[test]

@@ -5,9 +5,7 @@
 mod common;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use gst::prelude::*;
 use gstsuperpoint::meta::{HomographyMeta, MatchStatus, SuperPointMatchesMeta, WarpKind};
 
 const DATA: &str = "/usr/share/doc/opencv-doc/examples/data";
@@ -29,37 +27,7 @@ fn run<T: Send + 'static>(
     probe_element: &str,
     collect: impl Fn(&gst::BufferRef) -> T + Send + Sync + 'static,
 ) -> Vec<T> {
-    let pipeline = gst::parse::launch(desc)
-        .unwrap_or_else(|e| panic!("{desc}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let out: Arc<Mutex<Vec<T>>> = Arc::default();
-    let o = out.clone();
-    pipeline
-        .by_name(probe_element)
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(buf) = info.buffer() {
-                o.lock().unwrap().push(collect(buf));
-            }
-            gst::PadProbeReturn::Ok
-        });
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(300),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS");
-    pipeline.set_state(gst::State::Null).unwrap();
-    if let gst::MessageView::Error(e) = msg.view() {
-        panic!("{desc}: {} {:?}", e.error(), e.debug());
-    }
-    std::mem::take(&mut *out.lock().unwrap())
+    common::run_to_eos(desc, probe_element, 300, collect)
 }
 
 #[test]

@@ -46,27 +46,18 @@ mod tests {
     use crate::meta::{HomographyData, HomographyMeta, WarpKind};
 
     fn sample() -> MatchesData {
-        MatchesData {
-            frame: 3,
-            width: 100,
-            height: 50,
-            target: MatchTarget::Previous,
-            target_size: (100, 50),
-            reference_size: (100, 50),
-            pairs: vec![MatchPair {
-                matched: 0,
-                current: 1,
-                distance: 0.1,
-                matched_point: [10.0, 10.0],
-                current_point: [13.0, 14.0],
-            }],
-            inliers: vec![true],
-            num_inliers: 1,
-            rms_error: 0.0,
-            homography: Some(Homography([1.0, 0.0, 3.0, 0.0, 1.0, 4.0, 0.0, 0.0, 1.0])),
-            to_reference: Some(Homography([1.0, 0.0, -3.0, 0.0, 1.0, -4.0, 0.0, 0.0, 1.0])),
-            status: MatchStatus::Ok,
-        }
+        let mut d = MatchesData::reference(3, MatchTarget::Previous, (100, 50));
+        d.pairs.push(MatchPair {
+            matched: 0,
+            current: 1,
+            distance: 0.1,
+            matched_point: [10.0, 10.0],
+            current_point: [13.0, 14.0],
+        });
+        d.inliers.push(true);
+        d.num_inliers = 1;
+        d.status = MatchStatus::Ok;
+        d
     }
 
     #[test]

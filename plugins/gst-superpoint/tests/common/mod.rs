@@ -256,3 +256,115 @@ pub fn padding_untouched(buf: &gst::BufferRef, info: &gst_video::VideoInfo) -> b
     }
     map.iter().zip(&inside).all(|(&b, &i)| i || b == 0xA5)
 }
+
+/// `desc` (gst-launch syntax) as a pipeline.
+pub fn pipeline(desc: &str) -> gst::Pipeline {
+    init();
+    gst::parse::launch(desc)
+        .unwrap_or_else(|e| panic!("{desc}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap()
+}
+
+/// What `collect` makes of every buffer reaching the sink pad of the element `name` of
+/// `pipeline`, in order.
+pub fn probe_buffers<T: Send + 'static>(
+    pipeline: &gst::Pipeline,
+    name: &str,
+    collect: impl Fn(&gst::BufferRef) -> T + Send + Sync + 'static,
+) -> std::sync::Arc<std::sync::Mutex<Vec<T>>> {
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<T>>> = Default::default();
+    let s = seen.clone();
+    pipeline
+        .by_name(name)
+        .unwrap_or_else(|| panic!("no element {name}"))
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(buf) = info.buffer() {
+                s.lock().unwrap().push(collect(buf));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    seen
+}
+
+/// Waits until `done` holds for what `seen` collected, handing every bus message to `on_message`
+/// on the way; panics on an error message or after `timeout_s` seconds.
+pub fn wait_for<T>(
+    bus: &gst::Bus,
+    seen: &std::sync::Mutex<Vec<T>>,
+    timeout_s: u64,
+    mut on_message: impl FnMut(&gst::Message),
+    done: impl Fn(&[T]) -> bool,
+) {
+    let start = std::time::Instant::now();
+    loop {
+        while let Some(m) = bus.pop() {
+            if let gst::MessageView::Error(e) = m.view() {
+                panic!("error: {} {:?}", e.error(), e.debug());
+            }
+            on_message(&m);
+        }
+        let seen = seen.lock().unwrap();
+        if done(&seen) {
+            return;
+        }
+        assert!(
+            start.elapsed().as_secs() < timeout_s,
+            "the stream stopped after {} buffers",
+            seen.len()
+        );
+        drop(seen);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// A flushing, accurate seek of `pipeline` to `seconds`.
+pub fn seek(pipeline: &gst::Pipeline, seconds: u64) {
+    pipeline
+        .seek_simple(
+            gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
+            gst::ClockTime::from_seconds(seconds),
+        )
+        .unwrap();
+}
+
+/// Runs `desc` to EOS (panicking on an error message or after `timeout_s` seconds) and returns
+/// what `collect` made of the buffers at the sink pad of the element `probe_element`.
+pub fn run_to_eos<T: Send + 'static>(
+    desc: &str,
+    probe_element: &str,
+    timeout_s: u64,
+    collect: impl Fn(&gst::BufferRef) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let pipeline = pipeline(desc);
+    let seen = probe_buffers(&pipeline, probe_element, collect);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(timeout_s),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .unwrap_or_else(|| panic!("{desc}: no EOS within {timeout_s} s"));
+    pipeline.set_state(gst::State::Null).unwrap();
+    if let gst::MessageView::Error(e) = msg.view() {
+        panic!("{desc}: {} {:?}", e.error(), e.debug());
+    }
+    std::mem::take(&mut *seen.lock().unwrap())
+}
+
+/// Panics unless every property the element `el` itself defines has a real blurb.
+pub fn assert_blurbs(el: &gst::Element) {
+    for pspec in el.list_properties() {
+        if pspec.owner_type() == el.type_() {
+            assert!(
+                pspec.blurb().is_some_and(|b| b.len() > 10),
+                "{} has no blurb",
+                pspec.name()
+            );
+        }
+    }
+}

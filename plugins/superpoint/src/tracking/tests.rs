@@ -68,43 +68,32 @@ fn tracker() -> Tracker {
     Tracker::new(TrackParams::default()).unwrap()
 }
 
+/// One frame without ground truth or restart, with min-inliers 15.
+fn step(t: &mut Tracker, mode: MatchTarget, k: &Arc<KeypointsData>) -> TrackedFrame {
+    t.track(mode, k, None, false, 15).unwrap()
+}
+
 #[test]
 fn previous_mode_composes_the_chain_to_the_first_frame() {
     let base = scene(100, 1, "m");
     let mut t = tracker();
-    let f0 = t
-        .track(
-            MatchTarget::Previous,
-            &Arc::new(base.clone()),
-            None,
-            false,
-            15,
-        )
-        .unwrap();
+    let f0 = step(&mut t, MatchTarget::Previous, &Arc::new(base.clone()));
     assert_eq!(f0.data.status, MatchStatus::Reference);
     assert_eq!(f0.data.homography, Some(Homography::IDENTITY));
-    let f1 = t
-        .track(
-            MatchTarget::Previous,
-            &moved(&base, &shift(5.0, 0.0)),
-            None,
-            false,
-            15,
-        )
-        .unwrap();
+    let f1 = step(
+        &mut t,
+        MatchTarget::Previous,
+        &moved(&base, &shift(5.0, 0.0)),
+    );
     assert_eq!(f1.data.status, MatchStatus::Ok);
     assert_eq!(f1.data.pairs.len(), 100);
     assert_eq!(f1.data.num_inliers, 100);
     assert!(close(&f1.data.homography.unwrap(), &shift(5.0, 0.0)));
-    let f2 = t
-        .track(
-            MatchTarget::Previous,
-            &moved(&base, &shift(12.0, 3.0)),
-            None,
-            false,
-            15,
-        )
-        .unwrap();
+    let f2 = step(
+        &mut t,
+        MatchTarget::Previous,
+        &moved(&base, &shift(12.0, 3.0)),
+    );
     // Frame to frame: (7, 3); composed to the first frame: (-12, -3).
     assert!(close(&f2.data.homography.unwrap(), &shift(7.0, 3.0)));
     assert!(close(&f2.data.to_reference.unwrap(), &shift(-12.0, -3.0)));
@@ -116,26 +105,14 @@ fn previous_mode_composes_the_chain_to_the_first_frame() {
 fn reference_mode_matches_the_first_frame_until_restarted() {
     let base = scene(80, 2, "m");
     let mut t = tracker();
-    let r = t
-        .track(
-            MatchTarget::Reference,
-            &Arc::new(base.clone()),
-            None,
-            false,
-            15,
-        )
-        .unwrap();
+    let r = step(&mut t, MatchTarget::Reference, &Arc::new(base.clone()));
     assert_eq!(r.data.status, MatchStatus::Reference);
     for dx in [3.0, 9.0] {
-        let f = t
-            .track(
-                MatchTarget::Reference,
-                &moved(&base, &shift(dx, 0.0)),
-                None,
-                false,
-                15,
-            )
-            .unwrap();
+        let f = step(
+            &mut t,
+            MatchTarget::Reference,
+            &moved(&base, &shift(dx, 0.0)),
+        );
         assert!(close(&f.data.homography.unwrap(), &shift(dx, 0.0)));
         assert!(close(&f.data.to_reference.unwrap(), &shift(-dx, 0.0)));
     }
@@ -150,15 +127,11 @@ fn reference_mode_matches_the_first_frame_until_restarted() {
         )
         .unwrap();
     assert_eq!(r.data.status, MatchStatus::Reference);
-    let f = t
-        .track(
-            MatchTarget::Reference,
-            &moved(&base, &shift(10.0, 0.0)),
-            None,
-            false,
-            15,
-        )
-        .unwrap();
+    let f = step(
+        &mut t,
+        MatchTarget::Reference,
+        &moved(&base, &shift(10.0, 0.0)),
+    );
     assert!(close(&f.data.homography.unwrap(), &shift(1.0, 0.0)));
 }
 
@@ -166,18 +139,9 @@ fn reference_mode_matches_the_first_frame_until_restarted() {
 fn too_few_matches_are_lost_and_the_chain_survives() {
     let base = scene(30, 3, "m");
     let mut t = tracker();
-    t.track(
-        MatchTarget::Previous,
-        &Arc::new(base.clone()),
-        None,
-        false,
-        15,
-    )
-    .unwrap();
+    step(&mut t, MatchTarget::Previous, &Arc::new(base.clone()));
     let few = Arc::new(scene(5, 4, "m"));
-    let lost = t
-        .track(MatchTarget::Previous, &few, None, false, 15)
-        .unwrap();
+    let lost = step(&mut t, MatchTarget::Previous, &few);
     assert_eq!(lost.data.status, MatchStatus::Lost);
     assert_eq!(lost.data.homography, None);
     assert_eq!(lost.data.to_reference, None);
@@ -206,26 +170,18 @@ fn too_few_matches_are_lost_and_the_chain_survives() {
 fn seeks_restart_the_chain_new_streams_the_reference() {
     let base = Arc::new(scene(50, 6, "m"));
     let mut t = tracker();
-    t.track(MatchTarget::Previous, &base, None, false, 15)
-        .unwrap();
+    step(&mut t, MatchTarget::Previous, &base);
     t.reset_stream(false);
-    let f = t
-        .track(MatchTarget::Previous, &base, None, false, 15)
-        .unwrap();
+    let f = step(&mut t, MatchTarget::Previous, &base);
     assert_eq!(f.data.status, MatchStatus::Reference);
 
     let mut t = tracker();
-    t.track(MatchTarget::Reference, &base, None, false, 15)
-        .unwrap();
+    step(&mut t, MatchTarget::Reference, &base);
     t.reset_stream(false);
-    let f = t
-        .track(MatchTarget::Reference, &base, None, false, 15)
-        .unwrap();
+    let f = step(&mut t, MatchTarget::Reference, &base);
     assert_eq!(f.data.status, MatchStatus::Ok, "kept across a seek");
     t.reset_stream(true);
-    let f = t
-        .track(MatchTarget::Reference, &base, None, false, 15)
-        .unwrap();
+    let f = step(&mut t, MatchTarget::Reference, &base);
     assert_eq!(
         f.data.status,
         MatchStatus::Reference,
@@ -246,14 +202,10 @@ fn a_reference_image_survives_new_streams_and_reports_a_model_mismatch_once() {
         },
         &shift(2.0, 2.0),
     );
-    let f = t
-        .track(MatchTarget::Reference, &stream, None, false, 15)
-        .unwrap();
+    let f = step(&mut t, MatchTarget::Reference, &stream);
     assert_eq!(f.data.status, MatchStatus::Ok);
     assert_eq!(f.model_mismatch.as_deref(), Some("image-model"));
-    let f = t
-        .track(MatchTarget::Reference, &stream, None, false, 15)
-        .unwrap();
+    let f = step(&mut t, MatchTarget::Reference, &stream);
     assert_eq!(f.model_mismatch, None, "reported once");
 }
 
@@ -282,9 +234,7 @@ fn ground_truth_of_both_frames_gives_the_expected_homography() {
         )
         .unwrap();
     assert!(close(&f1.expected.unwrap(), &m));
-    let f2 = t
-        .track(MatchTarget::Previous, &moved(&base, &m), None, false, 15)
-        .unwrap();
+    let f2 = step(&mut t, MatchTarget::Previous, &moved(&base, &m));
     assert_eq!(f2.expected, None);
 }
 
