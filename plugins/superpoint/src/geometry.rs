@@ -103,27 +103,17 @@ impl Homography {
             a[2 * i] = [x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y, u];
             a[2 * i + 1] = [0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y, v];
         }
-        // Gaussian elimination with partial pivoting on the 8x8 system (last column = rhs).
-        for col in 0..8 {
-            let pivot = (col..8).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
-            if a[pivot][col].abs() < 1e-12 {
-                return None;
-            }
-            a.swap(col, pivot);
-            for row in 0..8 {
-                if row != col {
-                    let f = a[row][col] / a[col][col];
-                    let pivot_row = a[col];
-                    for (v, p) in a[row][col..].iter_mut().zip(&pivot_row[col..]) {
-                        *v -= f * p;
-                    }
-                }
-            }
+        // LU with partial pivoting (nalgebra) on the 8x8 system; a pivot below 1e-12 means three
+        // collinear points.
+        let m = nalgebra::SMatrix::<f64, 8, 8>::from_fn(|r, c| a[r][c]);
+        let rhs = nalgebra::SVector::<f64, 8>::from_fn(|r, _| a[r][8]);
+        let lu = m.lu();
+        if lu.u().diagonal().iter().any(|p| p.abs() < 1e-12) {
+            return None;
         }
+        let x = lu.solve(&rhs)?;
         let mut h = [1.0; 9];
-        for i in 0..8 {
-            h[i] = a[i][8] / a[i][i];
-        }
+        h[..8].copy_from_slice(x.as_slice());
         let h = Homography(h);
         h.0.iter().all(|v| v.is_finite()).then_some(h)
     }

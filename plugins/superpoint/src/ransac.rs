@@ -1,5 +1,6 @@
 //! Homography estimation: the normalised direct linear transform (Hartley normalisation, least
-//! squares through the smallest eigenvector of `AᵀA`) and RANSAC around it.
+//! squares through the smallest eigenvector of `AᵀA` from nalgebra's `SymmetricEigen`) and RANSAC
+//! around it. The minimal four-point solves use [`Homography::from_4_points`] (nalgebra's LU).
 //!
 //! RANSAC draws minimal samples of four correspondences with a seeded generator (so results are
 //! reproducible), rejects degenerate samples (three collinear points, or an orientation flip of some
@@ -230,7 +231,18 @@ fn dlt(
             ata[6 + r][6 + c] = suv[r][c];
         }
     }
-    let (values, vectors) = jacobi_eigen(ata)?;
+    if ata.iter().flatten().any(|x| !x.is_finite()) {
+        return None;
+    }
+    let eigen = nalgebra::SymmetricEigen::try_new(
+        nalgebra::SMatrix::<f64, 9, 9>::from_fn(|r, c| ata[r][c]),
+        f64::EPSILON,
+        1000,
+    )?;
+    let values: [f64; 9] = std::array::from_fn(|i| eigen.eigenvalues[i]);
+    if values.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
     let (k, _) = values
         .iter()
         .enumerate()
@@ -243,69 +255,11 @@ fn dlt(
     if sorted[1].abs() < 1e-10 * largest {
         return None;
     }
-    let h: [f64; 9] = std::array::from_fn(|i| vectors[i][k]);
+    let h: [f64; 9] = std::array::from_fn(|i| eigen.eigenvectors[(i, k)]);
     let hn = Homography(h);
     let td_inv = td.inverse()?;
     let hh = td_inv.compose(&hn).compose(&ts);
     (hh.0.iter().all(|v| v.is_finite()) && hh.is_valid()).then_some(hh)
-}
-
-/// Eigen-decomposition of a symmetric 9x9 matrix by cyclic Jacobi rotations. Returns the
-/// eigenvalues and the eigenvectors as columns.
-#[allow(clippy::needless_range_loop)]
-fn jacobi_eigen(mut a: [[f64; 9]; 9]) -> Option<([f64; 9], [[f64; 9]; 9])> {
-    let mut v = [[0.0f64; 9]; 9];
-    for (i, row) in v.iter_mut().enumerate() {
-        row[i] = 1.0;
-    }
-    if a.iter().flatten().any(|x| !x.is_finite()) {
-        return None;
-    }
-    for _sweep in 0..60 {
-        let off: f64 = (0..9)
-            .flat_map(|i| (0..9).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[i][j] * a[i][j])
-            .sum();
-        let diag: f64 = (0..9).map(|i| a[i][i] * a[i][i]).sum();
-        if off <= 1e-22 * diag.max(1e-300) {
-            break;
-        }
-        for p in 0..8 {
-            for q in p + 1..9 {
-                if a[p][q].abs() < 1e-300 {
-                    continue;
-                }
-                let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for k in 0..9 {
-                    let akp = a[k][p];
-                    let akq = a[k][q];
-                    a[k][p] = c * akp - s * akq;
-                    a[k][q] = s * akp + c * akq;
-                }
-                for k in 0..9 {
-                    let apk = a[p][k];
-                    let aqk = a[q][k];
-                    a[p][k] = c * apk - s * aqk;
-                    a[q][k] = s * apk + c * aqk;
-                }
-                for k in 0..9 {
-                    let vkp = v[k][p];
-                    let vkq = v[k][q];
-                    v[k][p] = c * vkp - s * vkq;
-                    v[k][q] = s * vkp + c * vkq;
-                }
-            }
-        }
-    }
-    let values = std::array::from_fn(|i| a[i][i]);
-    values
-        .iter()
-        .all(|x: &f64| x.is_finite())
-        .then_some((values, v))
 }
 
 fn cross(o: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
