@@ -15,6 +15,7 @@ use superpoint::sampling::{HomographyParams, sample_homography};
 use superpoint::smoothing::PathSmoother;
 use superpoint::warp::{self, Plane};
 
+use super::matrix::parse_matrix;
 use super::{Interpolation, WarpMode};
 use crate::formats::{self, Preference};
 use crate::meta::{
@@ -32,29 +33,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 const DEFAULT_BORDER_COLOR: u32 = 0xff00_0000;
 const DEFAULT_SMOOTHING: u32 = 15;
-
-/// Checks 9 row-major values for use as a warp.
-fn parse_matrix(values: &[f64]) -> Result<Homography, String> {
-    let m: [f64; 9] = values.try_into().map_err(|_| {
-        format!(
-            "matrix needs 9 row-major values, got {}: e.g. matrix=\"<1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0>\"",
-            values.len()
-        )
-    })?;
-    if let Some(v) = m.iter().find(|v| !v.is_finite()) {
-        return Err(format!(
-            "matrix {values:?} has an entry that is not a finite number ({v}): give 9 finite numbers"
-        ));
-    }
-    let h = Homography(m);
-    if !h.is_valid() {
-        return Err(format!(
-            "matrix {m:?} is singular (determinant {:e}): a warp needs an invertible 3x3 matrix",
-            h.determinant()
-        ));
-    }
-    Ok(h)
-}
 
 #[derive(Debug, Clone)]
 struct Settings {

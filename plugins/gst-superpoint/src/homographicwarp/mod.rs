@@ -20,6 +20,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod matrix;
 
 glib::wrapper! {
     /// The `homographicwarp` element.

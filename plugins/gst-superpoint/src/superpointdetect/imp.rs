@@ -1,5 +1,5 @@
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
@@ -18,6 +18,7 @@ use superpoint::postprocess::{
 use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, Frame, PostParams};
 
 use super::Provider;
+use super::state::{Backend, State};
 use crate::default_model;
 use crate::formats::{self, Preference};
 use crate::messages::KeypointsMessage;
@@ -89,69 +90,6 @@ impl Settings {
             inference_height: self.inference_height as usize,
             descriptors: self.descriptors,
         }
-    }
-}
-
-/// The element's own model instance, or a share of a batching group's.
-enum Backend {
-    Own(Box<Detector>),
-    Batched(BatchedDetector),
-}
-
-impl Backend {
-    fn config(&self) -> &DetectorConfig {
-        match self {
-            Backend::Own(d) => d.config(),
-            Backend::Batched(d) => d.config(),
-        }
-    }
-    fn set_config(&mut self, config: DetectorConfig) -> Result<(), superpoint::Error> {
-        match self {
-            Backend::Own(d) => d.set_config(config),
-            Backend::Batched(d) => d.set_config(config),
-        }
-    }
-    fn detect(&mut self, frame: &Frame<'_>, out: &mut Detections) -> Result<(), superpoint::Error> {
-        match self {
-            Backend::Own(d) => d.detect(frame, out),
-            Backend::Batched(d) => d.detect(frame, out),
-        }
-    }
-    fn model_info(&self) -> &superpoint::onnx::ModelInfo {
-        match self {
-            Backend::Own(d) => d.model_info(),
-            Backend::Batched(d) => d.model_info(),
-        }
-    }
-}
-
-struct State {
-    detector: Backend,
-    detections: Detections,
-    json: Option<BufWriter<File>>,
-    json_path: Option<String>,
-    frame_count: u64,
-    /// The last configuration asked for while playing that was invalid (warned about once; the
-    /// detector keeps its last valid one until the settings change again).
-    rejected: Option<DetectorConfig>,
-}
-
-impl State {
-    /// Flushes json-location to the file.
-    fn flush_json(&mut self) -> Result<(), gst::ErrorMessage> {
-        if let Some(json) = self.json.as_mut() {
-            json.flush().map_err(|e| {
-                gst::error_msg!(
-                    gst::ResourceError::Write,
-                    [
-                        "cannot write json-location {}: {} (check the disk space and the permissions)",
-                        self.json_path.as_deref().unwrap_or_default(),
-                        e
-                    ]
-                )
-            })?;
-        }
-        Ok(())
     }
 }
 
@@ -589,7 +527,7 @@ impl BaseTransformImpl for SuperPointDetect {
         let frame_no = state.frame_count;
         state.frame_count += 1;
         let pts = buf.pts();
-        if let Some(json) = state.json.as_mut() {
+        if state.json.is_some() {
             let record = FrameRecord {
                 frame: frame_no,
                 pts: pts.map(|t| t.nseconds()),
@@ -598,21 +536,9 @@ impl BaseTransformImpl for SuperPointDetect {
                 model: model_id,
                 keypoints: det.keypoints.iter().map(|k| [k.x, k.y, k.score]).collect(),
             };
-            // One write (and flush) per frame: a killed process loses at most this frame.
-            let written = serde_json::to_writer(&mut *json, &record)
-                .map_err(std::io::Error::other)
-                .and_then(|_| json.write_all(b"\n"))
-                .and_then(|_| json.flush());
-            if let Err(e) = written {
-                gst::element_imp_error!(
-                    self,
-                    gst::ResourceError::Write,
-                    [
-                        "cannot write json-location {}: {} (check the disk space and the permissions)",
-                        state.json_path.as_deref().unwrap_or_default(),
-                        e
-                    ]
-                );
+            if let Err(e) = state.write_json(&record) {
+                drop(state_guard);
+                self.post_error_message(e);
                 return Err(gst::FlowError::Error);
             }
         }

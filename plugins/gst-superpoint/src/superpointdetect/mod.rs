@@ -11,6 +11,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod state;
 
 glib::wrapper! {
     /// The `superpointdetect` element.

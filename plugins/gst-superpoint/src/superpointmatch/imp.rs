@@ -1,4 +1,3 @@
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -7,20 +6,20 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use superpoint::image_io::OwnedImage;
+use superpoint::PostParams;
 use superpoint::matching::{DEFAULT_RATIO, MatchParams};
-use superpoint::ransac::RansacParams;
-use superpoint::ransac::{DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD as DEFAULT_RANSAC_THRESHOLD};
+use superpoint::ransac::{
+    DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD as DEFAULT_RANSAC_THRESHOLD, RansacParams,
+};
 use superpoint::tracking::{ParamsUpdate, TrackParams, TrackedFrame, Tracker};
-use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, PostParams};
 
 use super::MatchMode;
+use super::reference::detect_reference;
 use crate::default_model;
 use crate::formats;
 use crate::messages::MatchMessage;
 use crate::meta::{
-    HomographyMeta, KeypointsData, MatchStatus, MatchTarget, SuperPointKeypointsMeta,
-    SuperPointMatchesMeta,
+    HomographyMeta, MatchStatus, MatchTarget, SuperPointKeypointsMeta, SuperPointMatchesMeta,
 };
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -99,63 +98,6 @@ impl Settings {
             MatchMode::Reference => MatchTarget::Reference,
         }
     }
-}
-
-/// The keypoints of a `reference-location` image, detected with the `reference-*` settings.
-fn detect_reference(
-    settings: &Settings,
-    location: &str,
-) -> Result<KeypointsData, gst::ErrorMessage> {
-    let image = OwnedImage::load(Path::new(location)).map_err(|e| {
-        gst::error_msg!(
-            gst::ResourceError::OpenRead,
-            (
-                "superpointmatch reference-location: {} (it must name a readable PNG, JPEG or PNM image)",
-                e
-            )
-        )
-    })?;
-    let frame = image.frame().map_err(|e| {
-        gst::error_msg!(
-            gst::ResourceError::Settings,
-            ("superpointmatch reference-location {}: {}", location, e)
-        )
-    })?;
-    let config = DetectorConfig {
-        post: settings.reference_post,
-        inference_width: 0,
-        inference_height: 0,
-        descriptors: true,
-    };
-    let mut detector = Detector::new(
-        Path::new(&settings.reference_model),
-        &EngineOptions::default(),
-        config,
-    )
-    .map_err(|e| {
-        gst::error_msg!(
-            gst::ResourceError::OpenRead,
-            (
-                "superpointmatch cannot load reference-model {} to detect the reference image: {} (set reference-model to the model of the upstream superpointdetect)",
-                settings.reference_model,
-                e
-            )
-        )
-    })?;
-    let mut det = Detections::default();
-    detector.detect(&frame, &mut det).map_err(|e| {
-        gst::error_msg!(
-            gst::LibraryError::Failed,
-            ("superpointmatch: detection on {} failed: {}", location, e)
-        )
-    })?;
-    Ok(KeypointsData {
-        width: det.width,
-        height: det.height,
-        keypoints: det.keypoints,
-        descriptors: det.descriptors,
-        model_id: detector.model_info().model_id.clone(),
-    })
 }
 
 #[derive(Default)]
@@ -416,7 +358,8 @@ impl BaseTransformImpl for SuperPointMatch {
         })?;
         match (&settings.reference_location, settings.mode) {
             (Some(location), MatchMode::Reference) => {
-                let data = detect_reference(&settings, location)?;
+                let data =
+                    detect_reference(&settings.reference_model, settings.reference_post, location)?;
                 gst::info!(
                     CAT,
                     imp = self,

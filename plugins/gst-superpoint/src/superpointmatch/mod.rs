@@ -21,6 +21,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod reference;
 
 glib::wrapper! {
     /// The `superpointmatch` element.
