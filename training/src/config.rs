@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use superpoint::postprocess::{DEFAULT_BORDER, DEFAULT_NMS_RADIUS, DEFAULT_THRESHOLD};
 use superpoint::sampling::HomographyParams;
 
 use crate::synth::SynthConfig;
@@ -180,7 +181,7 @@ impl Default for EvalConfig {
             images: 1000,
             seed: 0x5EED_E7A1,
             threshold: 0.001,
-            nms_radius: 4,
+            nms_radius: DEFAULT_NMS_RADIUS,
             border: 0,
             correct_distance: 2.0,
             batch_size: 32,
@@ -236,9 +237,9 @@ impl Default for AdaptConfig {
             batch_size: 25,
             homography: HomographyParams::default(),
             border_margin: 3,
-            threshold: 0.015,
-            nms_radius: 4,
-            border: 4,
+            threshold: DEFAULT_THRESHOLD,
+            nms_radius: DEFAULT_NMS_RADIUS,
+            border: DEFAULT_BORDER,
             max_keypoints: 0,
             max_photos: 0,
             seed: 0,

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 use superpoint::Homography;
-use superpoint::postprocess::{KeypointScratch, PostParams, extract_keypoints};
+use superpoint::postprocess::{DEFAULT_THRESHOLD, KeypointScratch, PostParams, extract_keypoints};
 use superpoint::sampling::sample_homography;
 use tch::{Device, Kind, Tensor};
 
@@ -329,7 +329,7 @@ pub fn evaluate(
                     loc_sum += d;
                     loc_n += 1;
                 }
-                if score >= 0.015 {
+                if score >= DEFAULT_THRESHOLD {
                     det015 += 1;
                     tp015 += usize::from(ok);
                 }
