@@ -4,27 +4,22 @@
 //! `eval --json` and `--plot` must differ.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use superpoint::json::DetectionFile;
 use superpoint::onnx::SuperPointWeights;
 
+mod common;
+
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sp-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::temp_dir("cli", name)
 }
 
 fn superpoint(args: &[&Path]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_superpoint"));
-    cmd.args(args);
-    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
-        let lib = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../.deps/onnxruntime/libonnxruntime.so.1.31.1");
-        cmd.env("ORT_DYLIB_PATH", lib);
-    }
-    cmd.output().expect("run the superpoint binary")
+    common::superpoint_command()
+        .args(args)
+        .output()
+        .expect("run the superpoint binary")
 }
 
 fn stderr(out: &Output) -> String {

@@ -5,7 +5,7 @@
 //! the JSON report, the PNG plot, `--compare`, and clear errors on bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
@@ -15,22 +15,17 @@ use superpoint::json::DetectionFile;
 use superpoint::metrics::inside;
 use superpoint::onnx::SuperPointWeights;
 
+mod common;
+
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sp-eval-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::temp_dir("eval", name)
 }
 
 fn superpoint(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_superpoint"));
-    cmd.args(args);
-    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
-        let lib = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../.deps/onnxruntime/libonnxruntime.so.1.31.1");
-        cmd.env("ORT_DYLIB_PATH", lib);
-    }
-    cmd.output().expect("run the superpoint binary")
+    common::superpoint_command()
+        .args(args)
+        .output()
+        .expect("run the superpoint binary")
 }
 
 fn ok(out: &Output) -> String {

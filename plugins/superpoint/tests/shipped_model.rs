@@ -5,7 +5,6 @@
 //! a change that degrades detection, description, matching or RANSAC fails here.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 use superpoint::eval::{read_homography, write_homography};
@@ -20,23 +19,21 @@ fn model() -> PathBuf {
     root().join("models/superpoint.onnx")
 }
 
+mod common;
+
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sp-shipped-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::temp_dir("shipped", name)
 }
 
 fn eval(args: &[&str], json: &Path) -> Value {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_superpoint"));
-    cmd.arg("eval").args(args).arg("--json").arg(json).arg("-q");
-    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
-        cmd.env(
-            "ORT_DYLIB_PATH",
-            root().join(".deps/onnxruntime/libonnxruntime.so.1.31.1"),
-        );
-    }
-    let out = cmd.output().unwrap();
+    let out = common::superpoint_command()
+        .arg("eval")
+        .args(args)
+        .arg("--json")
+        .arg(json)
+        .arg("-q")
+        .output()
+        .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
