@@ -34,7 +34,14 @@ if [ ! -f "$MODEL" ]; then
   echo "      superpoint-train (training/README.md, 'The CPU recipe')" >&2
   exit 2
 fi
-[ -f "$VIDEO" ] || { echo "demo: video $VIDEO not found (install opencv-doc: scripts/setup.sh)" >&2; exit 1; }
+if [ ! -f "$VIDEO" ]; then
+  if [ -z "${ARGS[0]:-}" ]; then
+    echo "demo: the sample video $VIDEO is missing: run scripts/setup.sh (it installs Debian's opencv-doc)" >&2
+  else
+    echo "demo: video file $VIDEO not found: give the path of a video file GStreamer can decode" >&2
+  fi
+  exit 1
+fi
 gst-inspect-1.0 superpointdetect >/dev/null 2>&1 \
   || { echo "demo: the superpointdetect element is not built: run scripts/setup.sh" >&2; exit 1; }
 mkdir -p "$OUT"
