@@ -22,12 +22,18 @@ fn require_element(name: &str, hint: &str) {
 }
 
 /// Runs `desc` to EOS (panicking on an error message) and returns what the probe collected.
+/// `desc` names an `identity name=limit` that [`common::limit_frames`] shuts after `frames`.
 fn run<T: Send + 'static>(
     desc: &str,
+    frames: Option<usize>,
     probe_element: &str,
     collect: impl Fn(&gst::BufferRef) -> T + Send + Sync + 'static,
 ) -> Vec<T> {
-    common::run_to_eos(desc, probe_element, 300, collect)
+    let pipeline = common::pipeline(desc);
+    if let Some(frames) = frames {
+        common::limit_frames(&pipeline, "limit", frames);
+    }
+    common::run_pipeline_to_eos(&pipeline, probe_element, 300, collect)
 }
 
 #[test]
@@ -49,7 +55,7 @@ fn vtest_overlay_and_stabilisation_to_mp4() {
     let frames = 8;
     let statuses = run(
         &format!(
-            "filesrc location={vtest} ! decodebin ! identity eos-after={frames} ! videoconvert ! video/x-raw,format=I420 \
+            "filesrc location={vtest} ! decodebin ! identity name=limit ! videoconvert ! video/x-raw,format=I420 \
              ! superpointdetect model={m} inference-width=192 inference-height=144 max-keypoints=300 \
              ! superpointmatch min-inliers=8 ! superpointoverlay name=overlay \
              ! homographicwarp mode=stabilize smoothing=5 \
@@ -57,6 +63,7 @@ fn vtest_overlay_and_stabilisation_to_mp4() {
             m = common::random_model().display(),
             out = mp4.display()
         ),
+        Some(frames),
         "overlay",
         |buf| {
             buf.meta::<SuperPointMatchesMeta>()
@@ -69,9 +76,10 @@ fn vtest_overlay_and_stabilisation_to_mp4() {
     // The MP4 decodes back to as many 768x576 frames.
     let sizes = run(
         &format!(
-            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=I420 ! fakesink name=sink",
+            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=I420 ! fakesink name=sink sync=false",
             mp4.display()
         ),
+        None,
         "sink",
         |buf| buf.size(),
     );
@@ -91,12 +99,13 @@ fn tree_avi_reference_matching_and_rectification() {
     );
     let kinds = run(
         &format!(
-            "filesrc location={tree} ! decodebin ! identity eos-after=6 ! videoconvert ! video/x-raw,format=RGBx \
+            "filesrc location={tree} ! decodebin ! identity name=limit ! videoconvert ! video/x-raw,format=RGBx \
              ! superpointdetect model={m} max-keypoints=300 \
              ! superpointmatch mode=reference min-inliers=8 \
-             ! homographicwarp mode=rectify ! fakesink name=sink",
+             ! homographicwarp mode=rectify ! fakesink name=sink sync=false",
             m = common::random_model().display()
         ),
+        Some(6),
         "sink",
         |buf| {
             assert!(
