@@ -46,14 +46,36 @@ impl Default for EngineOptions {
     }
 }
 
-static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
-
-/// Path of the ONNX Runtime shared library: `ORT_DYLIB_PATH`, else the system's `libonnxruntime.so`.
+/// Path of the ONNX Runtime shared library, searched in the order of [`crate::locate`]:
+/// `$ORT_DYLIB_PATH`, beside the loaded plugin or executable (`../gst-superpoint/`, as the `.deb`
+/// installs it), the user's data directory (`~/.local/share/gst-superpoint/lib/`), the source
+/// tree's `.deps/onnxruntime/`, else the system's `libonnxruntime.so`.
 pub fn ort_library_path() -> PathBuf {
-    std::env::var_os("ORT_DYLIB_PATH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("libonnxruntime.so"))
+    crate::locate::find_ort_library(&crate::locate::SearchEnv::from_process())
 }
+
+/// Where [`ort_library_path`] looked, for error messages.
+fn ort_search_note() -> String {
+    let env = crate::locate::SearchEnv::from_process();
+    if env.ort_dylib_path.is_some() {
+        return "it was set by ORT_DYLIB_PATH: point it at libonnxruntime.so, or unset it to search \
+                the installed locations"
+            .into();
+    }
+    let list: Vec<String> = crate::locate::ort_library_candidates(&env)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    format!(
+        "searched ORT_DYLIB_PATH (unset), {}, then the system's {}; set ORT_DYLIB_PATH to \
+         libonnxruntime.so, install the package, or run scripts/setup.sh in the source tree \
+         (it puts the library in .deps/onnxruntime/)",
+        list.join(", "),
+        crate::locate::ORT_SYSTEM_LIBRARY
+    )
+}
+
+static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
 /// The process-wide ONNX Runtime environment, loading the library on first use.
 pub fn environment() -> Result<&'static ort::environment::Environment, Error> {
@@ -62,16 +84,16 @@ pub fn environment() -> Result<&'static ort::environment::Environment, Error> {
             let lib = ort_library_path();
             if lib.components().count() > 1 && !lib.exists() {
                 return Err(format!(
-                    "ONNX Runtime library {} does not exist: set ORT_DYLIB_PATH to libonnxruntime.so \
-                     (scripts/setup.sh puts it in .deps/onnxruntime/)",
-                    lib.display()
+                    "ONNX Runtime library {} does not exist: {}",
+                    lib.display(),
+                    ort_search_note()
                 ));
             }
             let builder = ort::init_from(&lib).map_err(|e| {
                 format!(
-                    "cannot load ONNX Runtime from {}: {e}. Set ORT_DYLIB_PATH to libonnxruntime.so \
-                     (scripts/setup.sh puts it in .deps/onnxruntime/)",
-                    lib.display()
+                    "cannot load ONNX Runtime from {}: {e}. {}",
+                    lib.display(),
+                    ort_search_note()
                 )
             })?;
             builder
@@ -121,10 +143,15 @@ impl Engine {
     /// Loads the model at `path`, checking it follows the contract in [`crate::onnx`].
     pub fn new(path: &Path, options: &EngineOptions) -> Result<Self, Error> {
         if !path.exists() {
-            return Err(Error::Model(format!(
-                "model file {} does not exist (set the `model` property / --model to a SuperPoint ONNX file)",
-                path.display()
-            )));
+            return Err(Error::Model(
+                match crate::locate::missing_model_note(path) {
+                    Some(note) => format!("model file {} does not exist: {note}", path.display()),
+                    None => format!(
+                        "model file {} does not exist (set the `model` property / --model to a SuperPoint ONNX file)",
+                        path.display()
+                    ),
+                },
+            ));
         }
         // Decoding the protobuf first gives a clearer message than the runtime for non-ONNX files.
         let info = onnx::read_model_info(path)?;

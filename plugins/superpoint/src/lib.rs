@@ -12,6 +12,7 @@ pub mod frame;
 pub mod geometry;
 pub mod image_io;
 pub mod json;
+pub mod locate;
 pub mod matching;
 pub mod metrics;
 pub mod onnx;
@@ -53,19 +54,13 @@ pub enum Error {
     Config(String),
 }
 
-/// The model used when none is given: `$SUPERPOINT_MODEL`, else `models/superpoint.onnx` of the
-/// source tree this was built from (shared by the elements and the CLI).
+/// The model used when none is given (shared by the elements and the CLI), searched in the order
+/// of [`locate`]: `$SUPERPOINT_MODEL`, `$XDG_DATA_HOME` (or `~/.local/share`)`/gst-superpoint/`,
+/// each of `$XDG_DATA_DIRS` (or `/usr/local/share:/usr/share`)`/gst-superpoint/`, then the source
+/// tree's `models/`. When no file exists it is the source tree's path, and loading it fails with
+/// an error listing every place searched ([`locate::missing_model_note`]).
 pub fn default_model_path() -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("SUPERPOINT_MODEL") {
-        return p.into();
-    }
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    // plugins/superpoint -> repository root.
-    let root = manifest
-        .parent()
-        .and_then(|p| p.parent())
-        .unwrap_or(manifest);
-    root.join("models").join("superpoint.onnx")
+    locate::find_model(&locate::SearchEnv::from_process()).path()
 }
 
 /// Smallest frame side the detector accepts (two detector cells).
