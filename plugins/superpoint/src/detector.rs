@@ -66,23 +66,47 @@ impl Detections {
     }
 }
 
-/// Runs SuperPoint on frames.
+/// Runs SuperPoint on frames: ONNX Runtime, or with the `torch` feature and
+/// `provider=cuda` the libtorch engine ([`crate::torch::TorchDetector`]).
 #[derive(Debug)]
 pub struct Detector {
-    engine: Engine,
+    backend: Backend,
     config: DetectorConfig,
-    input: Vec<f32>,
-    scratch: DecodeScratch,
+}
+
+// One per detector, chosen at load time: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum Backend {
+    Ort {
+        engine: Engine,
+        input: Vec<f32>,
+        scratch: DecodeScratch,
+    },
+    #[cfg(feature = "torch")]
+    Torch(Box<crate::torch::TorchDetector>),
 }
 
 impl Detector {
-    /// Loads `model` and checks `config`.
+    /// Loads `model` and checks `config`. With the `torch` feature, `provider=cuda` loads the
+    /// libtorch engine, failing with [`Error::ProviderUnavailable`] when libtorch has no usable
+    /// CUDA device (callers may fall back to [`crate::Provider::Cpu`]).
     pub fn new(
         model: &Path,
         options: &EngineOptions,
         config: DetectorConfig,
     ) -> Result<Self, Error> {
         config.validate()?;
+        #[cfg(feature = "torch")]
+        if options.provider == crate::Provider::Cuda {
+            use crate::torch::{TorchDetector, TorchOptions};
+            let torch = TorchOptions::from_engine_options(options)?;
+            let detector = TorchDetector::new(model, &torch, config)?;
+            return Ok(Detector {
+                backend: Backend::Torch(Box::new(detector)),
+                config,
+            });
+        }
         let engine = Engine::new(model, options)?;
         Self::with_engine(engine, config)
     }
@@ -97,10 +121,12 @@ impl Detector {
             )));
         }
         Ok(Detector {
-            engine,
+            backend: Backend::Ort {
+                engine,
+                input: Vec::new(),
+                scratch: DecodeScratch::default(),
+            },
             config,
-            input: Vec::new(),
-            scratch: DecodeScratch::default(),
         })
     }
 
@@ -112,8 +138,14 @@ impl Detector {
     /// Changes the configuration (validated) without reloading the model.
     pub fn set_config(&mut self, config: DetectorConfig) -> Result<(), Error> {
         config.validate()?;
-        if config.descriptors && !self.engine.has_descriptors() {
-            return Err(Error::Model("the model has no descriptor output".into()));
+        match &mut self.backend {
+            Backend::Ort { engine, .. } => {
+                if config.descriptors && !engine.has_descriptors() {
+                    return Err(Error::Model("the model has no descriptor output".into()));
+                }
+            }
+            #[cfg(feature = "torch")]
+            Backend::Torch(t) => t.set_config(config)?,
         }
         self.config = config;
         Ok(())
@@ -121,25 +153,45 @@ impl Detector {
 
     /// Model metadata.
     pub fn model_info(&self) -> &ModelInfo {
-        self.engine.info()
+        match &self.backend {
+            Backend::Ort { engine, .. } => engine.info(),
+            #[cfg(feature = "torch")]
+            Backend::Torch(t) => t.model_info(),
+        }
     }
 
-    /// The engine.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The ONNX Runtime engine (`None` when the libtorch engine runs).
+    pub fn engine(&self) -> Option<&Engine> {
+        match &self.backend {
+            Backend::Ort { engine, .. } => Some(engine),
+            #[cfg(feature = "torch")]
+            Backend::Torch(_) => None,
+        }
+    }
+
+    /// What runs the network, for logs: `onnxruntime (Cpu)`, `libtorch (Cuda(0))`, ...
+    pub fn backend_name(&self) -> String {
+        match &self.backend {
+            Backend::Ort { engine, .. } => format!("onnxruntime ({:?})", engine.provider()),
+            #[cfg(feature = "torch")]
+            Backend::Torch(t) => format!("libtorch ({:?})", t.device()),
+        }
     }
 
     /// Detects keypoints (and descriptors when configured) in `frame`, writing into `out`.
     pub fn detect(&mut self, frame: &Frame<'_>, out: &mut Detections) -> Result<(), Error> {
         let cfg = self.config;
+        let (engine, input, scratch) = match &mut self.backend {
+            Backend::Ort {
+                engine,
+                input,
+                scratch,
+            } => (engine, input, scratch),
+            #[cfg(feature = "torch")]
+            Backend::Torch(t) => return t.detect(frame, out),
+        };
         let geo = frame.geometry((cfg.inference_width, cfg.inference_height));
-        frame.fill_input(&geo, &mut self.input);
-        let Detector {
-            engine,
-            input,
-            scratch,
-            ..
-        } = self;
+        frame.fill_input(&geo, input);
         engine.run(input, 1, geo.height, geo.width, |net| {
             decode(
                 net.scores,

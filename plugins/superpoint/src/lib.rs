@@ -23,6 +23,8 @@ pub mod ransac;
 pub mod sampling;
 pub mod smoothing;
 pub mod tracking;
+#[cfg(feature = "torch")]
+pub mod torch;
 pub mod warp;
 
 pub use detector::{Detections, Detector, DetectorConfig};

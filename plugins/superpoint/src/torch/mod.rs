@@ -1,0 +1,436 @@
+//! The libtorch engine (cargo feature `torch`): SuperPoint run by libtorch through tch, on a CUDA
+//! device or on libtorch's CPU, with the post-processing on the device too.
+//!
+//! [`TorchDetector`] takes uint8 frames in host memory and returns [`Detections`] in host memory,
+//! equal to those of the ONNX Runtime [`Detector`](crate::Detector) up to floating-point rounding
+//! (the network's convolutions and softmax are computed by other kernels): same weights (read from
+//! the same ONNX file), same input conversion, and post-processing with the host's conventions
+//! (see [`post`]): threshold, greedy NMS computed with max-pools, border in frame pixels, top-k
+//! with the same order, bilinear descriptor sampling and L2 normalisation.
+//!
+//! Per batch: the frames' luma planes are copied into a reused (pinned, on CUDA) uint8 staging
+//! tensor and uploaded; RGB-family frames and resized inputs are converted on the host as for ONNX
+//! Runtime ([`Frame::fill_input`]) and uploaded as float32. Only the kept keypoints (score, index)
+//! and their descriptors come back, packed into one reused (pinned) float32 buffer, with two
+//! small synchronisations before (NMS rounds and the keypoint counts).
+//!
+//! [`TorchDetector::from_engine_options`] maps `provider=cuda` to CUDA device `device_id` and
+//! reports [`Error::ProviderUnavailable`] when libtorch has no usable CUDA device, so callers fall
+//! back to ONNX Runtime on the CPU as they do for ONNX Runtime's CUDA provider. The environment
+//! variable `SUPERPOINT_TORCH_DEVICE=cpu` runs this engine on libtorch's CPU instead (tests,
+//! rehearsals of GPU scripts on machines without a GPU); `SUPERPOINT_TORCH_TF32=1` lets CUDA
+//! convolutions use TF32 tensor cores (faster, about 1e-3 relative error; default off: fp32).
+
+mod net;
+mod post;
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+
+use tch::{Device, Kind, Tensor};
+
+use crate::detector::{Detections, DetectorConfig};
+use crate::engine::{EngineOptions, Provider};
+use crate::frame::{Frame, InputGeometry, PixelLayout};
+use crate::onnx::{DESCRIPTOR_DIM, ModelInfo, SuperPointWeights};
+use crate::postprocess::Keypoint;
+use crate::{Error, MIN_FRAME_SIDE};
+
+use net::{Network, torch_error};
+
+/// Environment variable that moves the `provider=cuda` libtorch engine to libtorch's CPU.
+pub const ENV_DEVICE: &str = "SUPERPOINT_TORCH_DEVICE";
+/// Environment variable that allows TF32 convolutions on CUDA (`1`/`true`).
+pub const ENV_TF32: &str = "SUPERPOINT_TORCH_TF32";
+
+/// Where and how the libtorch engine runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TorchOptions {
+    /// `Device::Cuda(n)` or `Device::Cpu`.
+    pub device: Device,
+    /// CUDA convolutions may use TF32 tensor cores (ignored on the CPU).
+    pub tf32: bool,
+    /// libtorch intra-op threads on the CPU (0 = libtorch's default). Process-wide setting.
+    pub threads: usize,
+}
+
+impl TorchOptions {
+    /// Options on `device`, checking that CUDA is usable for a CUDA device: otherwise
+    /// [`Error::ProviderUnavailable`] saying why (CPU-only libtorch, no driver or GPU, or an index
+    /// beyond the devices present).
+    pub fn new(device: Device, tf32: bool, threads: usize) -> Result<Self, Error> {
+        if let Device::Cuda(n) = device {
+            if !tch::Cuda::is_available() {
+                return Err(Error::ProviderUnavailable(
+                    "libtorch sees no CUDA device (CPU-only libtorch, no NVIDIA driver, or no GPU)"
+                        .into(),
+                ));
+            }
+            let count = tch::Cuda::device_count() as usize;
+            if n >= count {
+                return Err(Error::ProviderUnavailable(format!(
+                    "CUDA device {n} asked for, libtorch sees {count}"
+                )));
+            }
+        }
+        Ok(TorchOptions {
+            device,
+            tf32,
+            threads,
+        })
+    }
+
+    /// The libtorch options for `options.provider == Provider::Cuda`: device `device_id`, or
+    /// libtorch's CPU when `SUPERPOINT_TORCH_DEVICE=cpu`; TF32 when `SUPERPOINT_TORCH_TF32=1`.
+    /// Errors as [`Self::new`], and with [`Error::Config`] for a negative device index or an
+    /// unknown `SUPERPOINT_TORCH_DEVICE`.
+    pub fn from_engine_options(options: &EngineOptions) -> Result<Self, Error> {
+        debug_assert_eq!(options.provider, Provider::Cuda);
+        let device = match std::env::var(ENV_DEVICE).ok().as_deref() {
+            None | Some("") | Some("cuda") => {
+                let n = usize::try_from(options.device_id).map_err(|_| {
+                    Error::Config(format!("device-id must be >= 0, got {}", options.device_id))
+                })?;
+                Device::Cuda(n)
+            }
+            Some("cpu") => Device::Cpu,
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "{ENV_DEVICE}={other:?}: use cpu or cuda"
+                )));
+            }
+        };
+        let tf32 = matches!(
+            std::env::var(ENV_TF32).ok().as_deref(),
+            Some("1") | Some("true")
+        );
+        Self::new(device, tf32, options.threads)
+    }
+}
+
+/// SuperPoint on libtorch: frames in, keypoints and descriptors out, with buffers kept between
+/// calls. See the [module documentation](self).
+pub struct TorchDetector {
+    network: Network,
+    info: ModelInfo,
+    path: PathBuf,
+    device: Device,
+    config: DetectorConfig,
+    masks: Option<post::Masks>,
+    /// uint8 `[capacity]` staging buffer for luma planes (pinned on CUDA).
+    staging_u8: Option<Tensor>,
+    /// float32 `[capacity]` staging buffer for host-converted inputs (pinned on CUDA).
+    staging_f32: Option<Tensor>,
+    /// float32 `[capacity]` buffer receiving the packed results (pinned on CUDA).
+    results: Option<Tensor>,
+    /// int64 `[capacity]` buffer receiving the per-image counts.
+    counts: Option<Tensor>,
+    input: Vec<f32>,
+}
+
+impl std::fmt::Debug for TorchDetector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TorchDetector")
+            .field("path", &self.path)
+            .field("model_id", &self.info.model_id)
+            .field("device", &self.device)
+            .field("tf32", &self.network.tf32)
+            .finish()
+    }
+}
+
+impl TorchDetector {
+    /// Loads the weights of the ONNX file `model` onto `options.device`. Errors: missing or
+    /// non-SuperPoint model ([`Error::Model`]/[`Error::Io`]), bad `config` ([`Error::Config`]),
+    /// descriptors asked of a detector-only model, or a device that cannot take the weights.
+    pub fn new(
+        model: &Path,
+        options: &TorchOptions,
+        config: DetectorConfig,
+    ) -> Result<Self, Error> {
+        config.validate()?;
+        if !model.exists() {
+            return Err(Error::Model(format!(
+                "model file {} does not exist (set the `model` property / --model to a SuperPoint ONNX file)",
+                model.display()
+            )));
+        }
+        let (weights, info) = SuperPointWeights::from_model_file(model)?;
+        if options.threads > 0 && options.device == Device::Cpu {
+            tch::set_num_threads(options.threads as i32);
+        }
+        let mut network = guard(|| Network::new(&weights, options.device))??;
+        network.tf32 = options.tf32;
+        let detector = TorchDetector {
+            network,
+            info,
+            path: model.to_path_buf(),
+            device: options.device,
+            config,
+            masks: None,
+            staging_u8: None,
+            staging_f32: None,
+            results: None,
+            counts: None,
+            input: Vec::new(),
+        };
+        detector.check_descriptors(&config)?;
+        Ok(detector)
+    }
+
+    fn check_descriptors(&self, config: &DetectorConfig) -> Result<(), Error> {
+        if config.descriptors && !self.network.has_descriptors() {
+            return Err(Error::Model(format!(
+                "{} has no descriptor head (a detector-only MagicPoint model?); disable descriptors or use a SuperPoint model",
+                self.path.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Model metadata.
+    pub fn model_info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Whether the model has the descriptor head.
+    pub fn has_descriptors(&self) -> bool {
+        self.network.has_descriptors()
+    }
+
+    /// The libtorch device in use.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// The model file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Current configuration.
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    /// Changes the configuration (validated) without reloading the model.
+    pub fn set_config(&mut self, config: DetectorConfig) -> Result<(), Error> {
+        config.validate()?;
+        self.check_descriptors(&config)?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// Detects keypoints (and descriptors when configured) in `frame`, writing into `out`.
+    pub fn detect(&mut self, frame: &Frame<'_>, out: &mut Detections) -> Result<(), Error> {
+        self.detect_batch(std::slice::from_ref(frame), std::slice::from_mut(out))
+    }
+
+    /// Detects keypoints in `frames` as one `[N, 1, H, W]` batch, writing `outs[i]` for
+    /// `frames[i]`. Errors: `frames` and `outs` differ in length, the frames differ in size
+    /// ([`Error::Input`]), or libtorch fails ([`Error::Runtime`], e.g. out of device memory).
+    pub fn detect_batch(
+        &mut self,
+        frames: &[Frame<'_>],
+        outs: &mut [Detections],
+    ) -> Result<(), Error> {
+        if frames.len() != outs.len() {
+            return Err(Error::Input(format!(
+                "{} frames but {} outputs",
+                frames.len(),
+                outs.len()
+            )));
+        }
+        let Some(first) = frames.first() else {
+            return Ok(());
+        };
+        let size = (first.width, first.height);
+        if let Some(f) = frames.iter().find(|f| (f.width, f.height) != size) {
+            return Err(Error::Input(format!(
+                "a batch needs frames of one size: {}x{} and {}x{}",
+                size.0, size.1, f.width, f.height
+            )));
+        }
+        if size.0 < MIN_FRAME_SIDE || size.1 < MIN_FRAME_SIDE {
+            return Err(Error::Input(format!(
+                "frame {}x{} is too small: SuperPoint needs at least {MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} pixels",
+                size.0, size.1
+            )));
+        }
+        let geo = first.geometry((self.config.inference_width, self.config.inference_height));
+        if geo.width * geo.height > 1 << post::INDEX_BITS {
+            return Err(Error::Input(format!(
+                "network input {}x{} is larger than the libtorch engine's {} pixels (use inference-width/height)",
+                geo.width,
+                geo.height,
+                1usize << post::INDEX_BITS
+            )));
+        }
+        guard(|| self.run(frames, &geo, size, outs))?
+    }
+
+    /// The network input `[N, 1, H, W]` float32 on the device.
+    fn upload(&mut self, frames: &[Frame<'_>], geo: &InputGeometry) -> Result<Tensor, Error> {
+        let n = frames.len();
+        let luma = |f: &Frame<'_>| !matches!(f.layout, PixelLayout::Packed { .. });
+        let native = geo.scale_x == 1.0 && geo.scale_y == 1.0;
+        let (h, w) = (geo.height as i64, geo.width as i64);
+        if native && frames.iter().all(luma) {
+            // uint8 luma rows, converted and edge-padded on the device.
+            let (vw, vh) = (geo.valid_width, geo.valid_height);
+            let plane = vw * vh;
+            let staging = staging(&mut self.staging_u8, n * plane, Kind::Uint8, self.device)?;
+            let dst = host_slice_mut::<u8>(&staging, n * plane);
+            for (i, f) in frames.iter().enumerate() {
+                for y in 0..vh {
+                    let row = &f.data[y * f.stride..y * f.stride + vw];
+                    dst[i * plane + y * vw..i * plane + (y + 1) * vw].copy_from_slice(row);
+                }
+            }
+            let x = staging
+                .narrow(0, 0, (n * plane) as i64)
+                .view([n as i64, 1, vh as i64, vw as i64])
+                .to_device_(self.device, Kind::Uint8, true, false)
+                .to_kind(Kind::Float)
+                * f64::from(1.0f32 / 255.0);
+            let (pw, ph) = (w - vw as i64, h - vh as i64);
+            Ok(if pw > 0 || ph > 0 {
+                x.replication_pad2d([0, pw, 0, ph])
+            } else {
+                x
+            })
+        } else {
+            // Host conversion, exactly as for ONNX Runtime.
+            let plane = geo.width * geo.height;
+            let staging = staging(&mut self.staging_f32, n * plane, Kind::Float, self.device)?;
+            let dst = host_slice_mut::<f32>(&staging, n * plane);
+            for (i, f) in frames.iter().enumerate() {
+                f.fill_input(geo, &mut self.input);
+                dst[i * plane..(i + 1) * plane].copy_from_slice(&self.input);
+            }
+            Ok(staging
+                .narrow(0, 0, (n * plane) as i64)
+                .view([n as i64, 1, h, w])
+                .to_device_(self.device, Kind::Float, true, false))
+        }
+    }
+
+    fn run(
+        &mut self,
+        frames: &[Frame<'_>],
+        geo: &InputGeometry,
+        frame_size: (usize, usize),
+        outs: &mut [Detections],
+    ) -> Result<(), Error> {
+        let n = frames.len();
+        let config = self.config;
+        let input = self.upload(frames, geo)?;
+        let net = tch::no_grad(|| self.network.forward(&input, config.descriptors));
+        let masks = post::Masks::get(
+            &mut self.masks,
+            geo,
+            frame_size,
+            config.post.border,
+            self.device,
+        );
+        let sel = tch::no_grad(|| post::keypoints(&net.scores, geo, masks, &config));
+        let k = sel.k as usize;
+        let counts_host = staging(&mut self.counts, n, Kind::Int64, Device::Cpu)?;
+        counts_host
+            .narrow(0, 0, n as i64)
+            .f_copy_(&sel.counts)
+            .map_err(torch_error)?;
+        let counts: Vec<usize> = host_slice_mut::<i64>(&counts_host, n)
+            .iter()
+            .map(|&c| c as usize)
+            .collect();
+        let width = geo.width as i64;
+        let stride = if config.descriptors {
+            2 + DESCRIPTOR_DIM
+        } else {
+            2
+        };
+        let total = n * k * stride;
+        if k > 0 {
+            let mut parts = vec![
+                sel.scores.unsqueeze(2),
+                sel.index.to_kind(Kind::Float).unsqueeze(2),
+            ];
+            if let Some(dense) = &net.descriptors {
+                parts.push(tch::no_grad(|| {
+                    post::sample_descriptors(dense, &sel.index, width)
+                }));
+            }
+            let packed = Tensor::cat(&parts, 2).reshape([-1]);
+            let host = staging(&mut self.results, total, Kind::Float, self.device)?;
+            host.narrow(0, 0, total as i64)
+                .f_copy_(&packed)
+                .map_err(torch_error)?;
+        }
+        let data: &[f32] = match &self.results {
+            Some(t) if total > 0 => host_slice_mut::<f32>(t, total),
+            _ => &[],
+        };
+        for (i, out) in outs.iter_mut().enumerate() {
+            out.width = frame_size.0 as u32;
+            out.height = frame_size.1 as u32;
+            out.keypoints.clear();
+            out.descriptors.clear();
+            for j in 0..counts[i] {
+                let row = &data[(i * k + j) * stride..(i * k + j + 1) * stride];
+                let idx = row[1] as usize;
+                let (x, y) = geo.to_frame((idx % geo.width) as f32, (idx / geo.width) as f32);
+                out.keypoints.push(Keypoint {
+                    x,
+                    y,
+                    score: row[0],
+                });
+                if config.descriptors {
+                    out.descriptors.extend_from_slice(&row[2..]);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A reused one-dimensional host buffer of `kind` holding at least `len` elements, pinned when
+/// `device` is a CUDA device (so copies to and from it are direct DMA).
+fn staging(
+    slot: &mut Option<Tensor>,
+    len: usize,
+    kind: Kind,
+    device: Device,
+) -> Result<Tensor, Error> {
+    if slot.as_ref().is_none_or(|t| t.numel() < len) {
+        let t = Tensor::f_empty([len.max(1) as i64], (kind, Device::Cpu)).map_err(torch_error)?;
+        *slot = Some(match device {
+            Device::Cuda(_) => t.f_pin_memory(device).map_err(torch_error)?,
+            _ => t,
+        });
+    }
+    Ok(slot.as_ref().expect("just set").shallow_clone())
+}
+
+/// The first `len` elements of the contiguous host tensor `t` as a mutable slice.
+#[allow(clippy::mut_from_ref)]
+fn host_slice_mut<T>(t: &Tensor, len: usize) -> &mut [T] {
+    assert!(t.device() == Device::Cpu && t.numel() >= len && t.is_contiguous());
+    // SAFETY: `t` is a contiguous host tensor of at least `len` elements of `T` (checked above;
+    // callers pass the tensor's element type), owned by the detector and only touched through
+    // this slice while it lives.
+    unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut T, len) }
+}
+
+/// Runs `f`, turning a libtorch panic (tch's non-`f_` operations panic on errors such as out of
+/// device memory) into [`Error::Runtime`].
+fn guard<R>(f: impl FnOnce() -> R) -> Result<R, Error> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown error".into());
+        Error::Runtime(format!("libtorch failed: {msg}"))
+    })
+}

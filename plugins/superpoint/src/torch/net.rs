@@ -1,0 +1,138 @@
+//! The SuperPoint network as libtorch operations on weights read from the ONNX file: the same
+//! graph as [`SuperPointWeights::to_model`](crate::onnx::SuperPointWeights::to_model) (3x3 "same"
+//! convolutions with ReLU, 2x2 max-pools after the first three encoder pairs, the detector and
+//! descriptor heads), run with `_convolution` so the TF32 choice is explicit.
+
+use tch::{Device, Kind, Tensor};
+
+use crate::Error;
+use crate::onnx::{CELL, Conv, SuperPointWeights};
+
+/// One convolution on the device: weight `[out, in, k, k]`, bias `[out]`.
+#[derive(Debug)]
+struct DeviceConv {
+    weight: Tensor,
+    bias: Tensor,
+    padding: i64,
+}
+
+impl DeviceConv {
+    fn new(conv: &Conv, device: Device) -> Result<Self, Error> {
+        let k = conv.kernel as i64;
+        let shape = [conv.out_channels as i64, conv.in_channels as i64, k, k];
+        let weight = Tensor::f_from_slice(&conv.weight)
+            .and_then(|t| t.f_reshape(shape))
+            .and_then(|t| t.f_to_device(device))
+            .map_err(torch_error)?;
+        let bias = Tensor::f_from_slice(&conv.bias)
+            .and_then(|t| t.f_to_device(device))
+            .map_err(torch_error)?;
+        Ok(DeviceConv {
+            weight,
+            bias,
+            padding: k / 2,
+        })
+    }
+
+    /// `x` `[N, in, H, W]` -> `[N, out, H, W]`, with ReLU when `relu`.
+    fn forward(&self, x: &Tensor, relu: bool, tf32: bool, benchmark: bool) -> Tensor {
+        let y = x.internal_convolution(
+            &self.weight,
+            Some(&self.bias),
+            [1, 1],
+            [self.padding, self.padding],
+            [1, 1],
+            false,
+            [0, 0],
+            1,
+            benchmark,
+            false,
+            true,
+            tf32,
+        );
+        if relu { y.relu() } else { y }
+    }
+}
+
+/// The network's weights on one device.
+#[derive(Debug)]
+pub(super) struct Network {
+    encoder: Vec<DeviceConv>,
+    detector: Vec<DeviceConv>,
+    descriptor: Option<Vec<DeviceConv>>,
+    /// Convolutions may use TF32 tensor cores (CUDA only; about 1e-3 relative error).
+    pub tf32: bool,
+    /// Let cuDNN time its algorithms per input shape (CUDA only).
+    pub benchmark: bool,
+}
+
+/// Outputs of one forward pass.
+pub(super) struct Outputs {
+    /// `[N, H, W]` keypoint probabilities (softmax over 65 bins, dustbin dropped, DCR
+    /// depth-to-space), as the ONNX model's `scores`.
+    pub scores: Tensor,
+    /// `[N, 256, H/8, W/8]` channel-wise L2-normalised descriptors, as the ONNX model's
+    /// `descriptors`; `None` without a descriptor head or when not asked for.
+    pub descriptors: Option<Tensor>,
+}
+
+impl Network {
+    /// Copies `weights` to `device`. Errors when a layer does not match the architecture or the
+    /// device cannot take the tensors.
+    pub fn new(weights: &SuperPointWeights, device: Device) -> Result<Self, Error> {
+        weights.validate()?;
+        let load = |convs: &[Conv]| -> Result<Vec<DeviceConv>, Error> {
+            convs.iter().map(|c| DeviceConv::new(c, device)).collect()
+        };
+        Ok(Network {
+            encoder: load(&weights.encoder)?,
+            detector: load(&weights.detector)?,
+            descriptor: weights.descriptor.as_deref().map(load).transpose()?,
+            tf32: false,
+            benchmark: matches!(device, Device::Cuda(_)),
+        })
+    }
+
+    /// Whether the descriptor head is present.
+    pub fn has_descriptors(&self) -> bool {
+        self.descriptor.is_some()
+    }
+
+    /// Runs the network on `image` `[N, 1, H, W]` (float32 in [0, 1], H and W multiples of 8).
+    /// Panics (caught by the caller) when libtorch fails, e.g. out of device memory.
+    pub fn forward(&self, image: &Tensor, descriptors: bool) -> Outputs {
+        let (tf32, bench) = (self.tf32, self.benchmark);
+        let mut x = image.shallow_clone();
+        for (i, conv) in self.encoder.iter().enumerate() {
+            x = conv.forward(&x, true, tf32, bench);
+            if i % 2 == 1 && i < 6 {
+                x = x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+            }
+        }
+        let pa = self.detector[0].forward(&x, true, tf32, bench);
+        let logits = self.detector[1].forward(&pa, false, tf32, bench);
+        let scores = logits
+            .softmax(1, Kind::Float)
+            .narrow(1, 0, (CELL * CELL) as i64)
+            .pixel_shuffle(CELL as i64)
+            .squeeze_dim(1);
+        let descriptors = match (&self.descriptor, descriptors) {
+            (Some(head), true) => {
+                let da = head[0].forward(&x, true, tf32, bench);
+                let db = head[1].forward(&da, false, tf32, bench);
+                let norm = db.norm_scalaropt_dim(2.0, [1], true);
+                Some(db / norm)
+            }
+            _ => None,
+        };
+        Outputs {
+            scores,
+            descriptors,
+        }
+    }
+}
+
+/// A libtorch error as this crate's runtime error.
+pub(super) fn torch_error(e: tch::TchError) -> Error {
+    Error::Runtime(format!("libtorch: {e}"))
+}
