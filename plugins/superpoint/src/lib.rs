@@ -22,9 +22,9 @@ pub mod postprocess;
 pub mod ransac;
 pub mod sampling;
 pub mod smoothing;
-pub mod tracking;
 #[cfg(feature = "torch")]
 pub mod torch;
+pub mod tracking;
 pub mod warp;
 
 pub use detector::{Detections, Detector, DetectorConfig};
