@@ -36,8 +36,7 @@ fn vtest_pipeline_writes_json_lines() {
             &format!("model={}", model.display()),
             &format!("json-location={}", json.display()),
             "!",
-            // A clock-synchronised sink would send QoS events, and videoconvert would drop the
-            // frames the detector made late.
+            // As fast as the detector goes, not in real time.
             "fakesink",
             "sync=false",
         ],

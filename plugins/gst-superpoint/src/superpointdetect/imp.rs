@@ -2,7 +2,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
@@ -15,14 +15,18 @@ use superpoint::json::FrameRecord;
 use superpoint::postprocess::{
     DEFAULT_BORDER, DEFAULT_MAX_KEYPOINTS, DEFAULT_NMS_RADIUS, DEFAULT_THRESHOLD,
 };
-use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, Frame, PostParams};
+use superpoint::{Detections, Detector, EngineOptions, Frame};
 
 use super::Provider;
+use super::settings::Settings;
 use super::state::{Backend, State};
+use super::timing::Timing;
 use crate::default_model;
 use crate::formats::{self, Preference};
 use crate::messages::KeypointsMessage;
 use crate::meta::{KeypointsData, SuperPointKeypointsMeta};
+
+mod live;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -32,72 +36,12 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-#[derive(Debug, Clone)]
-struct Settings {
-    model: String,
-    provider: Provider,
-    device_id: i32,
-    provider_fallback: bool,
-    threads: u32,
-    threshold: f32,
-    nms_radius: u32,
-    border: u32,
-    max_keypoints: u32,
-    inference_width: u32,
-    inference_height: u32,
-    descriptors: bool,
-    post_messages: bool,
-    json_location: Option<String>,
-    batch_group: Option<String>,
-    batch_size: u32,
-    max_latency_us: u32,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            model: default_model(),
-            provider: Provider::Cpu,
-            device_id: 0,
-            provider_fallback: true,
-            threads: 0,
-            threshold: DEFAULT_THRESHOLD,
-            nms_radius: DEFAULT_NMS_RADIUS as u32,
-            border: DEFAULT_BORDER as u32,
-            max_keypoints: DEFAULT_MAX_KEYPOINTS as u32,
-            inference_width: 0,
-            inference_height: 0,
-            descriptors: true,
-            post_messages: false,
-            json_location: None,
-            batch_group: None,
-            batch_size: 4,
-            max_latency_us: 10_000,
-        }
-    }
-}
-
-impl Settings {
-    fn detector_config(&self) -> DetectorConfig {
-        DetectorConfig {
-            post: PostParams {
-                threshold: self.threshold,
-                nms_radius: self.nms_radius as usize,
-                border: self.border as usize,
-                max_keypoints: self.max_keypoints as usize,
-            },
-            inference_width: self.inference_width as usize,
-            inference_height: self.inference_height as usize,
-            descriptors: self.descriptors,
-        }
-    }
-}
-
 #[derive(Default)]
 pub struct SuperPointDetect {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     video_info: Mutex<Option<gst_video::VideoInfo>>,
+    timing: Mutex<Timing>,
 }
 
 #[glib::object_subclass]
@@ -223,9 +167,20 @@ impl ObjectImpl for SuperPointDetect {
                     .blurb("Write one JSON object per frame (frame, pts, width, height, model, keypoints [[x,y,score]] in frame pixels) to this JSON Lines file; unset = none. Each line is flushed to the file before its buffer goes downstream, so the file is complete when EOS reaches the bus and a killed process loses at most the frame in flight. Applies on the next start")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt64::builder("frames-dropped")
+                    .nick("Frames dropped")
+                    .blurb("Frames not processed since the last start because they were already late (QoS, on by default through the `qos` property: in a live pipeline a detector slower than the frame rate drops late frames instead of building up delay; the first drop posts one warning). Read-only")
+                    .read_only()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        // A detector slower than a live source must drop late frames, not queue up delay.
+        self.obj().set_qos(true);
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
@@ -278,6 +233,7 @@ impl ObjectImpl for SuperPointDetect {
             "batch-group" => s.batch_group.to_value(),
             "batch-size" => s.batch_size.to_value(),
             "max-latency" => s.max_latency_us.to_value(),
+            "frames-dropped" => self.timing.lock().unwrap().dropped.to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -399,6 +355,7 @@ impl BaseTransformImpl for SuperPointDetect {
             frame_count: 0,
             rejected: None,
         });
+        *self.timing.lock().unwrap() = Timing::default();
         Ok(())
     }
 
@@ -444,8 +401,45 @@ impl BaseTransformImpl for SuperPointDetect {
             info.height(),
             info.format()
         );
+        let (width, height) = (info.width() as usize, info.height() as usize);
         *self.video_info.lock().unwrap() = Some(info);
+        self.measure_cost(width, height);
         Ok(())
+    }
+
+    fn submit_input_buffer(
+        &self,
+        is_discont: bool,
+        inbuf: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let pts = inbuf.pts();
+        let submitted = self.parent_submit_input_buffer(is_discont, inbuf);
+        if submitted == Ok(gst_base::BASE_TRANSFORM_FLOW_DROPPED) {
+            self.frame_dropped(pts);
+        }
+        submitted
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        if !BaseTransformImplExt::parent_query(self, direction, query) {
+            return false;
+        }
+        // Downstream asks how late frames can arrive: upstream's latency plus one detection.
+        if direction == gst::PadDirection::Src
+            && let gst::QueryViewMut::Latency(q) = query.view_mut()
+        {
+            let (live, min, max) = q.result();
+            let cost = gst::ClockTime::from_nseconds(
+                self.timing.lock().unwrap().report().as_nanos() as u64,
+            );
+            gst::debug!(
+                CAT,
+                imp = self,
+                "latency: adding the measured {cost} per frame"
+            );
+            q.set(live, min + cost, max.map(|m| m + cost));
+        }
+        true
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -497,6 +491,7 @@ impl BaseTransformImpl for SuperPointDetect {
                 );
                 gst::FlowError::Error
             })?;
+            let started = Instant::now();
             let input = Frame::new(
                 plane,
                 frame.width() as usize,
@@ -505,6 +500,12 @@ impl BaseTransformImpl for SuperPointDetect {
                 layout,
             )
             .and_then(|f| state.detector.detect(&f, &mut state.detections));
+            if self.timing.lock().unwrap().record(started.elapsed()) {
+                // Slower than the latency last reported: let the pipeline ask again.
+                let _ = self
+                    .obj()
+                    .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+            }
             if let Err(e) = input {
                 gst::element_imp_error!(
                     self,

@@ -11,7 +11,9 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod settings;
 mod state;
+mod timing;
 
 glib::wrapper! {
     /// The `superpointdetect` element.
