@@ -104,16 +104,28 @@ class SuperPoint(torch.nn.Module):
         self.encoder = torch.nn.ModuleList(conv(n) for n in self.ENCODER)
         self.convPa, self.convPb = conv("convPa"), conv("convPb")
         self.convDa, self.convDb = conv("convDa"), conv("convDb")
+        # Per-channel affine after a ReLU ([1,C,1,1] `<layer>.post_scale` / `.post_shift`): models
+        # imported from conv -> ReLU -> BatchNorm checkpoints (`superpoint import`).
+        self.post = [n for n in self.ENCODER + ["convPa", "convDa"] if f"{n}.post_scale" in weights]
+        for n in self.post:
+            self.register_buffer(f"{n}_post_scale", weights[f"{n}.post_scale"])
+            self.register_buffer(f"{n}_post_shift", weights[f"{n}.post_shift"])
+
+    def act(self, name, x):
+        x = F.relu(x)
+        if name in self.post:
+            x = x * getattr(self, f"{name}_post_scale") + getattr(self, f"{name}_post_shift")
+        return x
 
     def forward(self, x):
-        for i, c in enumerate(self.encoder):
-            x = F.relu(c(x))
+        for i, (name, c) in enumerate(zip(self.ENCODER, self.encoder)):
+            x = self.act(name, c(x))
             if i % 2 == 1 and i < 6:
                 x = F.max_pool2d(x, 2, 2)
-        semi = self.convPb(F.relu(self.convPa(x)))
+        semi = self.convPb(self.act("convPa", self.convPa(x)))
         prob = F.softmax(semi, 1)[:, :-1]
         scores = F.pixel_shuffle(prob, 8)[:, 0]
-        desc = F.normalize(self.convDb(F.relu(self.convDa(x))), p=2, dim=1)
+        desc = F.normalize(self.convDb(self.act("convDa", self.convDa(x))), p=2, dim=1)
         return scores, desc
 
 

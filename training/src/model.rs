@@ -290,6 +290,7 @@ impl SuperPointNet {
             encoder: fold(&self.encoder)?,
             detector: fold(&self.detector)?,
             descriptor: self.descriptor.as_deref().map(fold).transpose()?,
+            post_relu_affine: Default::default(),
         };
         w.validate()?;
         Ok(w)
@@ -298,8 +299,11 @@ impl SuperPointNet {
     /// Loads folded weights (e.g. read from an ONNX model); BatchNorm starts as the identity.
     /// A descriptor head in `w` is ignored when the network has none; a network with a head
     /// keeps its initial head when `w` has none.
+    /// Errors on weights with post-ReLU affine maps (imported from a conv-ReLU-BatchNorm
+    /// checkpoint): this network's layers are conv-BatchNorm-ReLU and cannot hold them.
     pub fn import_weights(&mut self, w: &SuperPointWeights) -> anyhow::Result<()> {
         w.validate()?;
+        w.ensure_plain("the trainer (conv-BatchNorm-ReLU layers)")?;
         let device = self.device();
         for (l, c) in self.encoder.iter_mut().zip(&w.encoder) {
             l.import(c, device)?;

@@ -117,3 +117,29 @@ fn onnx_import_continues_from_exported_weights() {
     assert!(SuperPointNet::load(&dir.join("missing.onnx"), Device::Cpu, None).is_err());
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn models_with_post_relu_affine_are_refused_by_name() {
+    // A model imported from a conv-ReLU-BatchNorm checkpoint keeps that BatchNorm as an affine
+    // after the ReLU: the trainer's conv-BatchNorm-ReLU layers cannot hold it, and must say so
+    // rather than drop it.
+    let dir = common::temp_dir("affine");
+    let mut w = SuperPointWeights::random(4, true);
+    w.post_relu_affine.insert(
+        "conv2b".into(),
+        superpoint::onnx::ChannelAffine {
+            scale: vec![0.5; 64],
+            shift: vec![0.1; 64],
+        },
+    );
+    let path = dir.join("affine.onnx");
+    w.write_model(&path, &info("affine")).unwrap();
+    let err = SuperPointNet::load(&path, Device::Cpu, None)
+        .expect_err("a model with post-ReLU affine layers must be refused")
+        .to_string();
+    assert!(
+        err.contains("affine") && err.contains("conv2b") && err.contains("trainer"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

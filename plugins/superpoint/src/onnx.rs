@@ -1,7 +1,9 @@
 //! ONNX model I/O for the SuperPoint network.
 //!
 //! [`SuperPointWeights`] holds the convolution weights of the network described in DESIGN.md
-//! (BatchNorm already folded). [`SuperPointWeights::to_model`] builds the ONNX graph the engines run,
+//! (BatchNorm already folded; a BatchNorm that follows a ReLU, as in checkpoints imported by
+//! [`crate::checkpoint`], is kept as a per-channel [`ChannelAffine`] after that ReLU).
+//! [`SuperPointWeights::to_model`] builds the ONNX graph the engines run,
 //! so tests can create models without libtorch and the trainer exports through the same code;
 //! [`SuperPointWeights::from_model_file`] reads the weights back (used to initialise training from a
 //! shipped model and by engines that run the network themselves).
@@ -12,6 +14,7 @@
 //! - output `descriptors` (absent in a detector-only MagicPoint model): float32
 //!   `[N, 256, H/8, W/8]`, L2-normalised along the channel axis.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use prost::Message;
@@ -19,17 +22,19 @@ use rand::{Rng, SeedableRng};
 
 use crate::Error;
 
+mod affine;
+mod graph;
+
+pub use affine::{ChannelAffine, POST_RELU_LAYERS};
+
 /// Types generated from the vendored `onnx.proto`.
 #[allow(clippy::all, missing_docs)]
 pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
 }
 
-use proto::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
-    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto, attribute_proto, tensor_proto,
-    tensor_shape_proto, type_proto,
-};
+use graph::{GraphBuilder, dim_param, dim_value, int, ints, string, tensor_f32, value_info};
+use proto::{GraphProto, ModelProto, OperatorSetIdProto, StringStringEntryProto};
 
 /// ONNX IR version written (ONNX Runtime 1.31 reads up to 13).
 pub const IR_VERSION: i64 = 8;
@@ -141,6 +146,11 @@ pub struct SuperPointWeights {
     pub detector: Vec<Conv>,
     /// convDa, convDb; `None` for a detector-only (MagicPoint) model.
     pub descriptor: Option<Vec<Conv>>,
+    /// Per-channel affine maps applied right after the ReLU of the named layers (any of
+    /// [`POST_RELU_LAYERS`]), before any max-pool: checkpoints whose BatchNorm follows the ReLU.
+    /// Empty for the project's own models (BatchNorm folded into the convolutions); code that
+    /// runs the network from these weights itself must call [`Self::ensure_plain`].
+    pub post_relu_affine: BTreeMap<String, ChannelAffine>,
 }
 
 /// Descriptive fields stored in the model's metadata.
@@ -171,7 +181,24 @@ impl SuperPointWeights {
             encoder,
             detector,
             descriptor,
+            post_relu_affine: BTreeMap::new(),
         }
+    }
+
+    /// Errors when the weights hold post-ReLU affine maps ([`Self::post_relu_affine`]), naming
+    /// the layers and `consumer` (e.g. "the trainer"): for code that runs or trains plain
+    /// conv-ReLU layers and would otherwise silently drop them.
+    pub fn ensure_plain(&self, consumer: &str) -> Result<(), Error> {
+        if self.post_relu_affine.is_empty() {
+            return Ok(());
+        }
+        let layers: Vec<&str> = self.post_relu_affine.keys().map(String::as_str).collect();
+        Err(Error::Model(format!(
+            "this model applies a per-channel affine (a BatchNorm after the ReLU, as in checkpoints \
+             imported from the conv-ReLU-BatchNorm layout) after layers {}; {consumer} supports only \
+             plain conv-ReLU layers (BatchNorm folded into the convolutions)",
+            layers.join(", ")
+        )))
     }
 
     /// Checks every layer's shape against the architecture.
@@ -195,7 +222,7 @@ impl SuperPointWeights {
         if let Some(d) = &self.descriptor {
             check_all(d, &DESCRIPTOR_LAYERS)?;
         }
-        Ok(())
+        affine::validate(self)
     }
 
     /// Named layers in network order (for export and import).
@@ -230,9 +257,15 @@ impl SuperPointWeights {
             );
         }
         // Encoder: conv-relu pairs, 2x2 max-pool after the first three pairs.
+        let post =
+            |g: &mut GraphBuilder, name: &str, x: String| match self.post_relu_affine.get(name) {
+                Some(a) => affine::write(g, name, a, &x),
+                None => x,
+            };
         let mut x = INPUT_IMAGE.to_string();
         for (idx, (name, _, _, _)) in ENCODER_LAYERS.iter().enumerate() {
             x = g.conv_relu(name, &x, 3, true);
+            x = post(&mut g, name, x);
             if idx % 2 == 1 && idx < 6 {
                 x = g.node(
                     "MaxPool",
@@ -245,6 +278,7 @@ impl SuperPointWeights {
         let features = x;
         // Detector head.
         let pa = g.conv_relu("convPa", &features, 3, true);
+        let pa = post(&mut g, "convPa", pa);
         let logits = g.conv_relu("convPb", &pa, 1, false);
         let prob = g.node("Softmax", &[&logits], "prob", vec![int("axis", 1)]);
         g.initializer_i64("slice_starts", &[1], &[0]);
@@ -271,6 +305,7 @@ impl SuperPointWeights {
         )];
         if self.descriptor.is_some() {
             let da = g.conv_relu("convDa", &features, 3, true);
+            let da = post(&mut g, "convDa", da);
             let db = g.conv_relu("convDb", &da, 1, false);
             g.node_named(
                 "LpNormalization",
@@ -400,6 +435,7 @@ impl SuperPointWeights {
             } else {
                 None
             },
+            post_relu_affine: affine::read(graph)?,
         };
         weights.validate()?;
         Ok((weights, model_info(model)))
@@ -431,150 +467,6 @@ pub fn read_model_info(path: &Path) -> Result<ModelInfo, Error> {
     Ok(model_info(&model))
 }
 
-fn tensor_f32(t: &TensorProto) -> Result<Vec<f32>, Error> {
-    let name = t.name.clone().unwrap_or_default();
-    if t.data_type != Some(tensor_proto::DataType::Float as i32) {
-        return Err(Error::Model(format!("initializer {name} is not float32")));
-    }
-    if !t.float_data.is_empty() {
-        return Ok(t.float_data.clone());
-    }
-    let raw = t.raw_data.as_deref().unwrap_or_default();
-    if !raw.len().is_multiple_of(4) {
-        return Err(Error::Model(format!(
-            "initializer {name}: bad raw data size"
-        )));
-    }
-    Ok(raw
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
-}
-
-#[derive(Default)]
-struct GraphBuilder {
-    nodes: Vec<NodeProto>,
-    initializers: Vec<TensorProto>,
-}
-
-impl GraphBuilder {
-    fn initializer(&mut self, name: &str, dims: &[i64], data: &[f32]) {
-        let raw: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.initializers.push(TensorProto {
-            name: Some(name.into()),
-            dims: dims.to_vec(),
-            data_type: Some(tensor_proto::DataType::Float as i32),
-            raw_data: Some(raw),
-            ..Default::default()
-        });
-    }
-
-    fn initializer_i64(&mut self, name: &str, dims: &[i64], data: &[i64]) {
-        self.initializers.push(TensorProto {
-            name: Some(name.into()),
-            dims: dims.to_vec(),
-            data_type: Some(tensor_proto::DataType::Int64 as i32),
-            int64_data: data.to_vec(),
-            ..Default::default()
-        });
-    }
-
-    fn node(
-        &mut self,
-        op: &str,
-        inputs: &[&str],
-        name: &str,
-        attrs: Vec<AttributeProto>,
-    ) -> String {
-        self.node_named(op, inputs, name, attrs);
-        name.to_string()
-    }
-
-    fn node_named(&mut self, op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) {
-        self.nodes.push(NodeProto {
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: vec![output.to_string()],
-            name: Some(format!("{op}_{output}")),
-            op_type: Some(op.into()),
-            attribute: attrs,
-            ..Default::default()
-        });
-    }
-
-    fn conv_relu(&mut self, name: &str, input: &str, kernel: i64, relu: bool) -> String {
-        let pad = kernel / 2;
-        let out = self.node(
-            "Conv",
-            &[input, &format!("{name}.weight"), &format!("{name}.bias")],
-            name,
-            vec![
-                ints("kernel_shape", &[kernel, kernel]),
-                ints("pads", &[pad, pad, pad, pad]),
-            ],
-        );
-        if relu {
-            self.node("Relu", &[&out], &format!("{name}_relu"), vec![])
-        } else {
-            out
-        }
-    }
-}
-
-fn int(name: &str, v: i64) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(attribute_proto::AttributeType::Int as i32),
-        i: Some(v),
-        ..Default::default()
-    }
-}
-
-fn ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(attribute_proto::AttributeType::Ints as i32),
-        ints: v.to_vec(),
-        ..Default::default()
-    }
-}
-
-fn string(name: &str, v: &str) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(attribute_proto::AttributeType::String as i32),
-        s: Some(v.as_bytes().to_vec()),
-        ..Default::default()
-    }
-}
-
-fn dim_param(p: &str) -> tensor_shape_proto::Dimension {
-    tensor_shape_proto::Dimension {
-        value: Some(tensor_shape_proto::dimension::Value::DimParam(p.into())),
-        ..Default::default()
-    }
-}
-
-fn dim_value(v: i64) -> tensor_shape_proto::Dimension {
-    tensor_shape_proto::Dimension {
-        value: Some(tensor_shape_proto::dimension::Value::DimValue(v)),
-        ..Default::default()
-    }
-}
-
-fn value_info(name: &str, dims: &[tensor_shape_proto::Dimension]) -> ValueInfoProto {
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(tensor_proto::DataType::Float as i32),
-                shape: Some(TensorShapeProto { dim: dims.to_vec() }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -593,6 +485,58 @@ mod tests {
         let (back, info_back) = SuperPointWeights::from_model(&decoded).unwrap();
         assert_eq!(back, w);
         assert_eq!(info_back, info);
+    }
+
+    #[test]
+    fn post_relu_affine_is_written_and_read_back() {
+        let mut w = SuperPointWeights::random(2, true);
+        for (name, c) in [("conv2b", 64), ("convDa", 256)] {
+            let scale = (0..c).map(|i| i as f32 * 0.01 - 0.3).collect();
+            let affine = ChannelAffine {
+                scale,
+                shift: vec![0.25; c],
+            };
+            w.post_relu_affine.insert(name.into(), affine);
+        }
+        let info = ModelInfo {
+            model_id: "affine".into(),
+            trained: true,
+            description: String::new(),
+        };
+        let model = w.to_model(&info).unwrap();
+        let ops: Vec<_> = model
+            .graph
+            .as_ref()
+            .unwrap()
+            .node
+            .iter()
+            .map(|n| n.op_type())
+            .collect();
+        // conv2b: Conv, Relu, Mul, Add, then the max-pool.
+        let at = ops.iter().position(|&o| o == "Mul").unwrap();
+        assert_eq!(
+            ops[at - 2..at + 3],
+            ["Conv", "Relu", "Mul", "Add", "MaxPool"]
+        );
+        let decoded = ModelProto::decode(model.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(SuperPointWeights::from_model(&decoded).unwrap().0, w);
+        let err = w.ensure_plain("the test").unwrap_err().to_string();
+        assert!(
+            err.contains("conv2b, convDa") && err.contains("the test"),
+            "{err}"
+        );
+        // An affine on a layer without ReLU, or of the wrong length, is refused.
+        let mut bad = w.clone();
+        let a = bad.post_relu_affine.remove("conv2b").unwrap();
+        bad.post_relu_affine.insert("convPb".into(), a.clone());
+        assert!(bad.validate().unwrap_err().to_string().contains("convPb"));
+        bad.post_relu_affine.remove("convPb");
+        bad.post_relu_affine.insert("conv3a".into(), a);
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("conv3a") && err.contains("expected 128"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use superpoint::onnx::{Conv, ModelInfo, SuperPointWeights};
+use superpoint::onnx::{ChannelAffine, Conv, ModelInfo, SuperPointWeights};
 use superpoint::{Engine, EngineOptions};
 
 fn conv(x: &[f32], c: usize, h: usize, w: usize, layer: &Conv, relu: bool) -> Vec<f32> {
@@ -209,8 +209,21 @@ fn written_models_pass_the_onnx_checker() {
         "{} not found: run scripts/setup.sh (it creates the venv with the `onnx` package)",
         python.display()
     );
-    for (name, with_desc) in [("checker-superpoint", true), ("checker-magicpoint", false)] {
-        let path = temp_model(&SuperPointWeights::random(1, with_desc), name);
+    // With post-ReLU affine maps too (checkpoints imported from the conv-ReLU-BatchNorm layout).
+    let mut affine = SuperPointWeights::random(1, true);
+    for (layer, c) in [("conv1b", 64), ("conv4b", 128), ("convPa", 256)] {
+        let a = ChannelAffine {
+            scale: vec![-0.5; c],
+            shift: vec![0.2; c],
+        };
+        affine.post_relu_affine.insert(layer.into(), a);
+    }
+    for (name, weights) in [
+        ("checker-superpoint", SuperPointWeights::random(1, true)),
+        ("checker-magicpoint", SuperPointWeights::random(1, false)),
+        ("checker-affine", affine),
+    ] {
+        let path = temp_model(&weights, name);
         let out = Command::new(&python)
             .args([
                 "-c",
