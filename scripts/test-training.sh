@@ -20,6 +20,13 @@ say "cargo test --release -p superpoint-train"
   || die "trainer tests failed"
 rm -f /tmp/superpoint-train-tests.$$
 
+# `superpoint import` against PyTorch: checkpoints of both published layouts built with torch,
+# converted, run by the engine and compared with torch's forward pass (1e-5); torch is required here.
+say "cargo test --release -p superpoint --test import_checkpoint (torch checkpoints)"
+(cd "$ROOT" && SUPERPOINT_REQUIRE_TORCH=1 SUPERPOINT_TORCH_PYTHON="$ROOT/.deps/torch-venv/bin/python" \
+  cargo test --release --locked -q -p superpoint --test import_checkpoint -- --nocapture 2>&1) \
+  || die "checkpoint import tests failed"
+
 # Photos: the permissive photos of the shared data set when present, else stand-in images.
 # The Kodak photos are held back: validation during joint training, never training.
 PHOTOS=()

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod batching;
+pub mod checkpoint;
 pub mod detector;
 pub mod draw;
 pub mod engine;

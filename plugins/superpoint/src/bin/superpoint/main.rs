@@ -5,6 +5,7 @@ mod bench;
 mod common;
 mod detect;
 mod eval;
+mod import;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Time the engine and post-processing on CPU (and the onnxruntime Python baseline).
     Bench(bench::BenchArgs),
+    /// Convert a SuperPoint PyTorch checkpoint (.pth) into an ONNX model for the elements.
+    Import(import::ImportArgs),
     /// Write a SuperPoint ONNX model with RANDOM weights, marked untrained: for plumbing tests only.
     WriteRandomModel {
         /// Output file.
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Detect(a) => detect::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Import(a) => import::run(a),
         Command::WriteRandomModel {
             out,
             seed,
