@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up gst-superpoint on Debian 12: system packages, ONNX Runtime, a Python venv for
-# tests/benchmarks, then a release build of the plugin and the `superpoint` CLI.
+# tests/benchmarks, cargo-deb, then a release build of the plugin and the `superpoint` CLI.
 # Idempotent: a second run with everything present prints one line per step and rebuilds nothing.
 set -euo pipefail
 
@@ -13,7 +13,9 @@ APT_PACKAGES=(
   pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-libav opencv-doc python3-venv bc
+  python3-gi gir1.2-gstreamer-1.0 python3-gst-1.0 dpkg-dev
 )
+CARGO_DEB_VERSION="3.8.0"
 
 say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -58,7 +60,15 @@ else
   say "ONNX Runtime present"
 fi
 
-# 4. Release build of the plugin and the CLI.
+# 4. cargo-deb for scripts/package-deb.sh (the Debian package, built by a test).
+if cargo deb --version 2>/dev/null | grep -qF "$CARGO_DEB_VERSION"; then
+  say "cargo-deb present"
+else
+  say "installing cargo-deb $CARGO_DEB_VERSION (cargo install, a few minutes)"
+  cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION" -q || die "cargo install cargo-deb failed"
+fi
+
+# 5. Release build of the plugin and the CLI.
 say "building (cargo build --release)"
 (cd "$ROOT" && cargo build --release --locked -q -p gst-plugin-superpoint -p superpoint) || die "cargo build failed"
 

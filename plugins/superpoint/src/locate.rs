@@ -186,9 +186,9 @@ pub fn missing_model_note_in(env: &SearchEnv, missing: &Path) -> Option<String> 
 pub fn ort_library_candidates(env: &SearchEnv) -> Vec<PathBuf> {
     let multiarch = format!("{}-linux-gnu", std::env::consts::ARCH);
     let mut dirs: Vec<PathBuf> = Vec::new();
-    for d in &env.object_dirs {
-        dirs.push(d.join("..").join(DATA_SUBDIR));
-        dirs.push(d.join("..").join("lib").join(&multiarch).join(DATA_SUBDIR));
+    for up in env.object_dirs.iter().filter_map(|d| d.parent()) {
+        dirs.push(up.join(DATA_SUBDIR));
+        dirs.push(up.join("lib").join(&multiarch).join(DATA_SUBDIR));
     }
     if let Some(user) = env.user_data_dir() {
         dirs.push(user.join(DATA_SUBDIR).join("lib"));
@@ -368,8 +368,9 @@ mod tests {
     fn ort_library_search_order() {
         let root = temp_dir("ort");
         let mut env = env_in(&root);
-        let plugin_dir = root.join("usr/lib/x86_64-linux-gnu/gstreamer-1.0");
-        let private = plugin_dir.join("../gst-superpoint").join(ORT_LIBRARY_FILE);
+        let private = root
+            .join("usr/lib/x86_64-linux-gnu/gst-superpoint")
+            .join(ORT_LIBRARY_FILE);
         let user = root
             .join("home/.local/share/gst-superpoint/lib")
             .join(ORT_LIBRARY_FILE);
