@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use superpoint::image_io::OwnedImage;
+use superpoint::onnx::{ChannelAffine, POST_RELU_LAYERS, SuperPointWeights};
 use superpoint::torch::{TorchDetector, TorchOptions};
 use superpoint::{
     Detections, Detector, DetectorConfig, EngineOptions, Frame, PixelLayout, Provider,
@@ -150,6 +151,65 @@ fn libtorch_equals_onnxruntime_on_real_frames() {
         assert_eq!(outs[0], single);
         assert_eq!(outs[1], single);
     }
+}
+
+/// A model with a per-channel affine after every ReLU (what `superpoint import` makes of a
+/// conv → ReLU → BatchNorm checkpoint): the shipped weights with near-identity maps, so the
+/// detections stay realistic but differ from the plain model's; libtorch must apply them as ONNX
+/// Runtime does.
+#[test]
+fn libtorch_applies_post_relu_affine_like_onnxruntime() {
+    ort_lib();
+    let (mut weights, mut info) = SuperPointWeights::from_model_file(&model()).unwrap();
+    for (i, layer) in POST_RELU_LAYERS.iter().enumerate() {
+        let conv = weights
+            .named_layers()
+            .into_iter()
+            .find(|l| l.0 == *layer)
+            .unwrap()
+            .1;
+        let c = conv.out_channels;
+        let wave = |k: usize, a: f32| ((k * 7 + i * 3) % 11) as f32 / 10.0 * a - a / 2.0;
+        let affine = ChannelAffine {
+            scale: (0..c).map(|k| 1.0 + wave(k, 0.2)).collect(),
+            shift: (0..c).map(|k| wave(k, 0.1)).collect(),
+        };
+        weights.post_relu_affine.insert(layer.to_string(), affine);
+    }
+    info.model_id = "affine-test".into();
+    let dir = std::env::temp_dir().join(format!("sp-torch-affine-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("affine.onnx");
+    weights.write_model(&path, &info).unwrap();
+    let img = OwnedImage::load(&Path::new(DATA).join("graf1.png")).unwrap();
+    let gray = img.to_luma();
+    let frame = Frame::new(&gray, img.width, img.height, img.width, PixelLayout::Gray).unwrap();
+    let cfg = config((0, 0));
+    let options = TorchOptions::new(device(), false, 0).expect("libtorch device");
+    let (mut o, mut t, mut plain) = (
+        Detections::default(),
+        Detections::default(),
+        Detections::default(),
+    );
+    Detector::new(&path, &EngineOptions::default(), cfg)
+        .unwrap()
+        .detect(&frame, &mut o)
+        .unwrap();
+    TorchDetector::new(&path, &options, cfg)
+        .unwrap()
+        .detect(&frame, &mut t)
+        .unwrap();
+    check("graf1.png gray, post-ReLU affine model", &o, &t);
+    // The maps matter: the plain model's keypoints are not the same.
+    Detector::new(&model(), &EngineOptions::default(), cfg)
+        .unwrap()
+        .detect(&frame, &mut plain)
+        .unwrap();
+    assert!(
+        agreement(&o, &plain).1 > 1e-3,
+        "the affine maps changed nothing"
+    );
+    std::fs::remove_dir_all(dir).ok();
 }
 
 /// `provider=cuda` through [`Detector::new`]: the libtorch engine on a GPU, and

@@ -1,23 +1,29 @@
 //! The SuperPoint network as libtorch operations on weights read from the ONNX file: the same
 //! graph as [`SuperPointWeights::to_model`](crate::onnx::SuperPointWeights::to_model) (3x3 "same"
 //! convolutions with ReLU, 2x2 max-pools after the first three encoder pairs, the detector and
-//! descriptor heads), run with `_convolution` so the TF32 choice is explicit.
+//! descriptor heads, and the per-channel affine after a ReLU of models imported from
+//! conv → ReLU → BatchNorm checkpoints), run with `_convolution` so the TF32 choice is explicit.
 
 use tch::{Device, Kind, Tensor};
 
 use crate::Error;
-use crate::onnx::{CELL, Conv, SuperPointWeights};
+use crate::onnx::{
+    CELL, ChannelAffine, Conv, DESCRIPTOR_LAYERS, DETECTOR_LAYERS, ENCODER_LAYERS,
+    SuperPointWeights,
+};
 
-/// One convolution on the device: weight `[out, in, k, k]`, bias `[out]`.
+/// One convolution on the device: weight `[out, in, k, k]`, bias `[out]`, and the optional
+/// affine after its ReLU (scale and shift `[1, out, 1, 1]`).
 #[derive(Debug)]
 struct DeviceConv {
     weight: Tensor,
     bias: Tensor,
     padding: i64,
+    post: Option<(Tensor, Tensor)>,
 }
 
 impl DeviceConv {
-    fn new(conv: &Conv, device: Device) -> Result<Self, Error> {
+    fn new(conv: &Conv, post: Option<&ChannelAffine>, device: Device) -> Result<Self, Error> {
         let k = conv.kernel as i64;
         let shape = [conv.out_channels as i64, conv.in_channels as i64, k, k];
         let weight = Tensor::f_from_slice(&conv.weight)
@@ -27,14 +33,25 @@ impl DeviceConv {
         let bias = Tensor::f_from_slice(&conv.bias)
             .and_then(|t| t.f_to_device(device))
             .map_err(torch_error)?;
+        let per_channel = |v: &[f32]| {
+            Tensor::f_from_slice(v)
+                .and_then(|t| t.f_reshape([1, v.len() as i64, 1, 1]))
+                .and_then(|t| t.f_to_device(device))
+                .map_err(torch_error)
+        };
+        let post = match post {
+            Some(a) => Some((per_channel(&a.scale)?, per_channel(&a.shift)?)),
+            None => None,
+        };
         Ok(DeviceConv {
             weight,
             bias,
             padding: k / 2,
+            post,
         })
     }
 
-    /// `x` `[N, in, H, W]` -> `[N, out, H, W]`, with ReLU when `relu`.
+    /// `x` `[N, in, H, W]` -> `[N, out, H, W]`, with ReLU (and the affine after it) when `relu`.
     fn forward(&self, x: &Tensor, relu: bool, tf32: bool, benchmark: bool) -> Tensor {
         let y = x.internal_convolution(
             &self.weight,
@@ -50,7 +67,11 @@ impl DeviceConv {
             true,
             tf32,
         );
-        if relu { y.relu() } else { y }
+        match (relu, &self.post) {
+            (false, _) => y,
+            (true, None) => y.relu(),
+            (true, Some((scale, shift))) => y.relu() * scale + shift,
+        }
     }
 }
 
@@ -81,13 +102,21 @@ impl Network {
     /// device cannot take the tensors.
     pub fn new(weights: &SuperPointWeights, device: Device) -> Result<Self, Error> {
         weights.validate()?;
-        let load = |convs: &[Conv]| -> Result<Vec<DeviceConv>, Error> {
-            convs.iter().map(|c| DeviceConv::new(c, device)).collect()
+        let load = |convs: &[Conv], layers: &[(&str, usize, usize, usize)]| {
+            convs
+                .iter()
+                .zip(layers)
+                .map(|(c, l)| DeviceConv::new(c, weights.post_relu_affine.get(l.0), device))
+                .collect::<Result<Vec<_>, Error>>()
         };
         Ok(Network {
-            encoder: load(&weights.encoder)?,
-            detector: load(&weights.detector)?,
-            descriptor: weights.descriptor.as_deref().map(load).transpose()?,
+            encoder: load(&weights.encoder, &ENCODER_LAYERS)?,
+            detector: load(&weights.detector, &DETECTOR_LAYERS)?,
+            descriptor: weights
+                .descriptor
+                .as_deref()
+                .map(|d| load(d, &DESCRIPTOR_LAYERS))
+                .transpose()?,
             tf32: false,
             benchmark: matches!(device, Device::Cuda(_)),
         })
