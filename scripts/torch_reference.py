@@ -170,6 +170,8 @@ def main():
     ap.add_argument("--sizes", default="640x480,1920x1080")
     ap.add_argument("--iterations", type=int, default=50)
     ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--frames", help="raw uint8 file of BATCH x H x W pixels (one size): time these "
+                    "frames instead of random ones (`superpoint bench --provider cuda` passes its own)")
     ap.add_argument("--check-against-ort", action="store_true",
                     help="compare the network outputs with onnxruntime on the CPU (needs onnxruntime, numpy)")
     args = ap.parse_args()
@@ -181,6 +183,9 @@ def main():
         h8, w8 = h // 8 * 8, w // 8 * 8
         gen = torch.Generator().manual_seed(0)
         frames = torch.randint(0, 256, (args.batch, h8, w8), dtype=torch.uint8, generator=gen)
+        if args.frames:
+            raw = bytearray(open(args.frames, "rb").read())
+            frames = torch.frombuffer(raw, dtype=torch.uint8).reshape(args.batch, h8, w8)
         pinned = torch.empty_like(frames).pin_memory() if device.type == "cuda" else torch.empty_like(frames)
         for _ in range(3):
             end_to_end(model, frames, device, pinned)

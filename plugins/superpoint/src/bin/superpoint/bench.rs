@@ -12,6 +12,11 @@ use superpoint::{Detections, Detector, Engine, Frame, PixelLayout};
 
 use crate::common::ModelArgs;
 
+/// `--provider cuda` with the `torch` feature: the libtorch engine against PyTorch.
+#[cfg(feature = "torch")]
+#[path = "bench_torch.rs"]
+mod torch;
+
 /// Arguments of `superpoint bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -36,6 +41,14 @@ pub struct BenchArgs {
         default_value = "/usr/share/doc/opencv-doc/examples/data/graf1.png"
     )]
     pub image: PathBuf,
+    /// With the `torch` feature and `--provider cuda`: batch sizes timed after the single stream
+    /// (libtorch engine and scripts/torch_reference.py).
+    #[arg(long, value_delimiter = ',', default_value = "8,32")]
+    pub batch_sizes: Vec<usize>,
+    /// Python with torch for scripts/torch_reference.py (`--provider cuda` with the `torch`
+    /// feature; skipped when it does not exist).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.deps/torch-venv/bin/python"))]
+    pub torch_python: PathBuf,
 }
 
 fn median_ms(mut f: impl FnMut() -> Result<(), String>, iterations: usize) -> Result<f64, String> {
@@ -94,6 +107,10 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         );
     }
     println!("model: {}{note}", model.display());
+    #[cfg(feature = "torch")]
+    if args.model.provider == superpoint::Provider::Cuda {
+        return torch::run(&args, &model);
+    }
     println!(
         "threads: {} (0 = ONNX Runtime default, one per core)",
         args.model.threads
