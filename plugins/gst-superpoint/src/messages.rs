@@ -107,6 +107,34 @@ impl<'a> Fields<'a> {
     }
 }
 
+impl Fields<'_> {
+    /// The optional `descriptors` buffer with its `descriptor-size`, checked against `count`.
+    fn descriptors(&self, count: usize) -> Result<Option<MessageDescriptors>, MessageError> {
+        let Some(buffer) = self.optional::<gst::Buffer>("descriptors")? else {
+            return Ok(None);
+        };
+        let size = self.get::<u32>("descriptor-size")?;
+        let map = buffer
+            .map_readable()
+            .map_err(|e| self.error("descriptors", e))?;
+        let expected = count * size as usize * std::mem::size_of::<f32>();
+        if map.len() != expected {
+            return Err(self.error(
+                "descriptors",
+                format!(
+                    "{} bytes, not {count} keypoints x {size} float32 = {expected}",
+                    map.len()
+                ),
+            ));
+        }
+        let data = map
+            .chunks_exact(4)
+            .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        Ok(Some(MessageDescriptors { size, data }))
+    }
+}
+
 fn matrix_array(h: &Homography) -> gst::Array {
     gst::Array::new(h.0)
 }
@@ -115,7 +143,9 @@ fn matrix_array(h: &Homography) -> gst::Array {
 ///
 /// Structure fields: `pts` (`GstClockTime`, may be none), `frame` (`u64`, frames since the
 /// element started), `count` (`u32`), `keypoints` (array of `[x, y, score]` float arrays, best
-/// first).
+/// first); with `message-descriptors=true` (on frames that have descriptors) also `descriptors`
+/// (a `GstBuffer` of `count` x `descriptor-size` float32 in native byte order, row-major: row `i`
+/// is keypoint `i`'s unit-norm descriptor) and `descriptor-size` (`u32`, 256).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeypointsMessage {
     /// Presentation time of the buffer.
@@ -124,6 +154,26 @@ pub struct KeypointsMessage {
     pub frame: u64,
     /// Keypoints in frame pixels ((0,0) = centre of the top-left pixel), best first.
     pub keypoints: Vec<Keypoint>,
+    /// The keypoints' descriptors (`message-descriptors=true`), else `None`.
+    pub descriptors: Option<MessageDescriptors>,
+}
+
+/// The descriptors payload of a [`KeypointsMessage`]: `size` float32 per keypoint, row-major
+/// (`data.len()` = keypoints x `size`), each row of unit L2 norm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageDescriptors {
+    /// Floats per descriptor (the `descriptor-size` field; 256 for SuperPoint).
+    pub size: u32,
+    /// Row-major `[keypoints, size]` descriptors.
+    pub data: Vec<f32>,
+}
+
+impl MessageDescriptors {
+    /// The descriptor of keypoint `i`, if there is one.
+    pub fn row(&self, i: usize) -> Option<&[f32]> {
+        let size = self.size as usize;
+        self.data.get(i * size..(i + 1) * size)
+    }
 }
 
 impl KeypointsMessage {
@@ -142,16 +192,23 @@ impl KeypointsMessage {
                 .iter()
                 .map(|k| gst::Array::new([k.x, k.y, k.score]).to_send_value()),
         );
-        gst::Structure::builder(Self::NAME)
+        let mut s = gst::Structure::builder(Self::NAME)
             .field("pts", self.pts)
             .field("frame", self.frame)
             .field("count", self.count())
             .field("keypoints", keypoints)
-            .build()
+            .build();
+        if let Some(d) = &self.descriptors {
+            let bytes: Vec<u8> = d.data.iter().flat_map(|v| v.to_ne_bytes()).collect();
+            s.set("descriptors", gst::Buffer::from_mut_slice(bytes));
+            s.set("descriptor-size", d.size);
+        }
+        s
     }
 
     /// Reads a `superpoint-keypoints` structure; errors name the missing or malformed field
-    /// (`count` must equal the number of keypoints).
+    /// (`count` must equal the number of keypoints, `descriptors` hold `count` x
+    /// `descriptor-size` float32).
     pub fn from_structure(s: &gst::StructureRef) -> Result<Self, MessageError> {
         let f = Fields::new(s, Self::NAME)?;
         let count = f.get::<u32>("count")?;
@@ -181,10 +238,12 @@ impl KeypointsMessage {
                 format!("{count}, but {} keypoints", keypoints.len()),
             ));
         }
+        let descriptors = f.descriptors(keypoints.len())?;
         Ok(KeypointsMessage {
             pts: f.get("pts")?,
             frame: f.get("frame")?,
             keypoints,
+            descriptors,
         })
     }
 
@@ -381,6 +440,7 @@ mod tests {
                     score: 0.125,
                 },
             ],
+            descriptors: None,
         }
     }
 
@@ -411,6 +471,41 @@ mod tests {
         assert_eq!(s.get::<u64>("frame").unwrap(), 3);
         assert_eq!(s.get::<gst::Array>("keypoints").unwrap().len(), 2);
         assert_eq!(KeypointsMessage::try_from(s.as_ref()).unwrap(), m);
+    }
+
+    #[test]
+    fn keypoints_round_trip_with_descriptors() {
+        gst::init().unwrap();
+        let data: Vec<f32> = (0..2 * 256).map(|i| (i as f32 * 0.37).sin()).collect();
+        let m = KeypointsMessage {
+            descriptors: Some(MessageDescriptors {
+                size: 256,
+                data: data.clone(),
+            }),
+            ..keypoints()
+        };
+        let s = m.to_structure();
+        assert_eq!(s.get::<u32>("descriptor-size").unwrap(), 256);
+        let buffer = s.get::<gst::Buffer>("descriptors").unwrap();
+        assert_eq!(buffer.size(), 2 * 256 * 4);
+        let map = buffer.map_readable().unwrap();
+        assert_eq!(&map[256 * 4..256 * 4 + 4], &data[256].to_ne_bytes());
+        let back = KeypointsMessage::from_structure(&s).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.descriptors.unwrap().row(1), Some(&data[256..]));
+        // Without the payload the fields are absent.
+        let s = keypoints().to_structure();
+        assert!(!s.has_field("descriptors") && !s.has_field("descriptor-size"));
+        // A buffer of the wrong length, or without its size, is named.
+        let mut s = m.to_structure();
+        s.set("descriptor-size", 128u32);
+        let e = KeypointsMessage::from_structure(&s).unwrap_err();
+        assert_eq!(e.field, "descriptors");
+        assert!(e.to_string().contains("2 keypoints x 128"), "{e}");
+        let mut s = m.to_structure();
+        s.remove_field("descriptor-size");
+        let e = KeypointsMessage::from_structure(&s).unwrap_err();
+        assert_eq!(e.field, "descriptor-size");
     }
 
     #[test]

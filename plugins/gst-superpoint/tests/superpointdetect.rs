@@ -235,6 +235,51 @@ fn element_messages_carry_keypoints() {
     assert_eq!(msg.pts, Some(gst::ClockTime::from_mseconds(40)));
 }
 
+#[test]
+fn element_messages_carry_descriptors_on_request() {
+    let mut hs = harness("video/x-raw,format=GRAY8,width=160,height=120,framerate=30/1");
+    let el = hs.element().unwrap();
+    el.set_property("post-messages", true);
+    assert!(!el.property::<bool>("message-descriptors"), "opt-in");
+    let bus = gst::Bus::new();
+    el.set_bus(Some(&bus));
+    let frame = common::luma_of(&common::graf_rgb(160, 120));
+    let next_message = || {
+        std::iter::from_fn(|| bus.pop())
+            .find_map(|m| KeypointsMessage::from_message(&m))
+            .expect("superpoint-keypoints message")
+            .expect("a well-formed superpoint-keypoints message")
+    };
+    // Default: keypoints only.
+    push(&mut hs, frame.clone());
+    let plain = next_message();
+    assert!(plain.descriptors.is_none());
+    // message-descriptors=true (while playing): count x 256 floats, the meta's, in keypoint order.
+    hs.element()
+        .unwrap()
+        .set_property("message-descriptors", true);
+    let out = push(&mut hs, frame.clone());
+    let msg = next_message();
+    let meta = out.meta::<SuperPointKeypointsMeta>().unwrap();
+    let d = msg
+        .descriptors
+        .as_ref()
+        .expect("descriptors in the message");
+    assert!(msg.count() > 0);
+    assert_eq!(d.size, 256);
+    assert_eq!(d.data.len(), msg.keypoints.len() * 256);
+    for i in 0..msg.keypoints.len() {
+        let row = d.row(i).unwrap();
+        assert_eq!(Some(row), meta.descriptor(i));
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "keypoint {i}: norm {norm}");
+    }
+    // Frames without descriptors get neither field.
+    hs.element().unwrap().set_property("descriptors", false);
+    push(&mut hs, frame);
+    assert!(next_message().descriptors.is_none());
+}
+
 /// Runs `desc` to PAUSED and returns the first error message on the bus.
 fn first_error(desc: &str) -> String {
     common::init();

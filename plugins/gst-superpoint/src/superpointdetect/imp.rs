@@ -12,6 +12,7 @@ use gst_video::prelude::*;
 
 use superpoint::batching::{BatchPolicy, BatchedDetector};
 use superpoint::json::FrameRecord;
+use superpoint::onnx::DESCRIPTOR_DIM;
 use superpoint::postprocess::{
     DEFAULT_BORDER, DEFAULT_MAX_KEYPOINTS, DEFAULT_NMS_RADIUS, DEFAULT_THRESHOLD,
 };
@@ -23,7 +24,7 @@ use super::state::{Backend, State};
 use super::timing::Timing;
 use crate::default_model;
 use crate::formats::{self, Preference};
-use crate::messages::KeypointsMessage;
+use crate::messages::{KeypointsMessage, MessageDescriptors};
 use crate::meta::{KeypointsData, SuperPointKeypointsMeta};
 
 mod live;
@@ -57,7 +58,7 @@ impl ObjectImpl for SuperPointDetect {
             vec![
                 glib::ParamSpecString::builder("model")
                     .nick("Model")
-                    .blurb("SuperPoint ONNX model file (input `image` [N,1,H,W], outputs `scores`, `descriptors`). Default: $SUPERPOINT_MODEL or the shipped models/superpoint.onnx. Applies on the next start")
+                    .blurb("SuperPoint ONNX model file (input `image` [N,1,H,W], outputs `scores`, `descriptors`). Default: the first of $SUPERPOINT_MODEL, $XDG_DATA_HOME (~/.local/share)/gst-superpoint/superpoint.onnx, each $XDG_DATA_DIRS (/usr/local/share:/usr/share)/gst-superpoint/superpoint.onnx, the source tree's models/superpoint.onnx. Applies on the next start")
                     .default_value(Some(default_model().as_str()))
                     .mutable_ready()
                     .build(),
@@ -142,6 +143,12 @@ impl ObjectImpl for SuperPointDetect {
                     .default_value(false)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("message-descriptors")
+                    .nick("Message descriptors")
+                    .blurb("With post-messages, add the keypoints' descriptors to each `superpoint-keypoints` message: `descriptors`, a GstBuffer of count x 256 float32 (native byte order, row-major, unit norm; 1 MB at 1000 keypoints) and `descriptor-size` (256). Frames without descriptors (descriptors=false) get neither field")
+                    .default_value(false)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecString::builder("batch-group")
                     .nick("Batch group")
                     .blurb("Share one model instance with every superpointdetect of this group name in the process and run their frames in batches (unset = own instance, no batching). All members need the same model, provider, batch-size and max-latency. Applies on the next start")
@@ -204,6 +211,7 @@ impl ObjectImpl for SuperPointDetect {
             "inference-height" => s.inference_height = value.get().expect("type checked"),
             "descriptors" => s.descriptors = value.get().expect("type checked"),
             "post-messages" => s.post_messages = value.get().expect("type checked"),
+            "message-descriptors" => s.message_descriptors = value.get().expect("type checked"),
             "json-location" => s.json_location = value.get().expect("type checked"),
             "batch-group" => s.batch_group = value.get().expect("type checked"),
             "batch-size" => s.batch_size = value.get().expect("type checked"),
@@ -229,6 +237,7 @@ impl ObjectImpl for SuperPointDetect {
             "inference-height" => s.inference_height.to_value(),
             "descriptors" => s.descriptors.to_value(),
             "post-messages" => s.post_messages.to_value(),
+            "message-descriptors" => s.message_descriptors.to_value(),
             "json-location" => s.json_location.to_value(),
             "batch-group" => s.batch_group.to_value(),
             "batch-size" => s.batch_size.to_value(),
@@ -549,6 +558,12 @@ impl BaseTransformImpl for SuperPointDetect {
                 pts,
                 frame: frame_no,
                 keypoints: data.keypoints.clone(),
+                descriptors: (settings.message_descriptors && !data.descriptors.is_empty()).then(
+                    || MessageDescriptors {
+                        size: DESCRIPTOR_DIM as u32,
+                        data: data.descriptors.clone(),
+                    },
+                ),
             };
             let _ = self.obj().post_message(
                 gst::message::Element::builder(msg.to_structure())

@@ -133,7 +133,7 @@ impl ObjectImpl for SuperPointMatch {
                     .build(),
                 glib::ParamSpecString::builder("reference-model")
                     .nick("Reference model")
-                    .blurb("SuperPoint ONNX model that detects the reference-location image; must be the model of the upstream superpointdetect. Default: $SUPERPOINT_MODEL or the shipped models/superpoint.onnx")
+                    .blurb("SuperPoint ONNX model that detects the reference-location image; must be the model of the upstream superpointdetect. Default: superpointdetect's model default (the first of $SUPERPOINT_MODEL, the user's, then the system's data directories' gst-superpoint/superpoint.onnx, the source tree's models/superpoint.onnx)")
                     .default_value(Some(default_model().as_str()))
                     .mutable_ready()
                     .build(),
