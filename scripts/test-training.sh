@@ -27,6 +27,18 @@ say "cargo test --release -p superpoint --test import_checkpoint (torch checkpoi
   cargo test --release --locked -q -p superpoint --test import_checkpoint -- --nocapture 2>&1) \
   || die "checkpoint import tests failed"
 
+# The libtorch engine (feature `torch`, off in the default build): device post-processing equal
+# to the host's, equal to ONNX Runtime on real frames (graf1, messi5, graf3 resized), provider=cuda
+# reported unavailable without a GPU; the element with provider=cuda on libtorch's CPU in a
+# vtest.avi pipeline, and its fallback warning / provider-fallback=false error.
+say "cargo test --release --features torch: libtorch engine (superpoint, gst-plugin-superpoint)"
+start=$(date +%s)
+(cd "$ROOT" && cargo test --release --locked -q -p superpoint --features torch --lib --test torch_engine -- torch 2>&1 \
+  && cargo test --release --locked -q -p gst-plugin-superpoint --features torch \
+       --test superpointdetect_torch --test superpointdetect -- libtorch cuda_provider 2>&1) \
+  || die "libtorch engine tests failed"
+say "libtorch engine tests took $(( $(date +%s) - start )) s"
+
 # Photos: the permissive photos of the shared data set when present, else stand-in images.
 # The Kodak photos are held back: validation during joint training, never training.
 PHOTOS=()
