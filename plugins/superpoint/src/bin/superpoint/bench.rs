@@ -42,7 +42,7 @@ pub struct BenchArgs {
     )]
     pub image: PathBuf,
     /// With the `torch` feature and `--provider cuda`: batch sizes timed after the single stream
-    /// (libtorch engine and scripts/torch_reference.py).
+    /// (libtorch engine and scripts/torch_reference.py); 1 = single stream only.
     #[arg(long, value_delimiter = ',', default_value = "8,32")]
     pub batch_sizes: Vec<usize>,
     /// Python with torch for scripts/torch_reference.py (`--provider cuda` with the `torch`

@@ -120,7 +120,7 @@ pub fn run(args: &BenchArgs, model: &Path) -> Result<(), String> {
     for size in &args.sizes {
         let (w, h) = parse_size(size)?;
         let (w, h) = (w / 8 * 8, h / 8 * 8);
-        for &batch in std::iter::once(&1).chain(&args.batch_sizes) {
+        for &batch in std::iter::once(&1).chain(args.batch_sizes.iter().filter(|&&b| b > 1)) {
             let (pixels, raw) = frames(&args.image, batch, w, h)?;
             let frames: Vec<Frame<'_>> = pixels
                 .chunks_exact(w * h)
