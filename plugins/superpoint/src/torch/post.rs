@@ -195,9 +195,12 @@ pub(super) fn keypoints(
 /// Greedy NMS through max-pools on `keys` `[N, H, W]` (unique positive keys for candidates,
 /// 0 elsewhere) with a `(2ry+1) x (2rx+1)` window; returns the kept mask `[N, H, W]`.
 fn greedy_nms(keys: &Tensor, rx: i64, ry: i64) -> Tensor {
+    // A window maximum is a row maximum of column maxima: two 1-D pools read 2(r+1) values per
+    // pixel instead of (2r+1)^2.
     let pool = |t: &Tensor| {
         t.unsqueeze(1)
-            .max_pool2d([2 * ry + 1, 2 * rx + 1], [1, 1], [ry, rx], [1, 1], false)
+            .max_pool2d([1, 2 * rx + 1], [1, 1], [0, rx], [1, 1], false)
+            .max_pool2d([2 * ry + 1, 1], [1, 1], [ry, 0], [1, 1], false)
             .squeeze_dim(1)
     };
     let candidate = keys.gt(0.0);
@@ -205,7 +208,7 @@ fn greedy_nms(keys: &Tensor, rx: i64, ry: i64) -> Tensor {
     let mut kept = candidate.logical_and(&keys.eq_tensor(&pool(keys)));
     // Every round keeps at least one more point or stops; bounded by the number of pixels.
     for _ in 0..keys.numel() {
-        let suppressed = pool(&kept.to_kind(Kind::Double)).gt(0.0);
+        let suppressed = pool(&kept.to_kind(Kind::Float)).gt(0.0);
         let rest = keys.where_self(&suppressed.logical_not(), &zero);
         let new = rest.gt(0.0).logical_and(&rest.eq_tensor(&pool(&rest)));
         if !bool::try_from(new.any()).unwrap_or(false) {
