@@ -1,7 +1,7 @@
 //! `superpointdetect provider=cuda` with the libtorch engine (feature `torch`), on libtorch's CPU
 //! through `SUPERPOINT_TORCH_DEVICE=cpu` so it runs where there is no GPU: frames of vtest.avi in a
 //! pipeline give the same keypoints and descriptors as `provider=cpu` (ONNX Runtime), with no
-//! fallback warning. (Without that variable and without a GPU, provider=cuda warns and falls back,
+//! fallback warning, for one element and for two elements sharing a batch group. (Without that variable and without a GPU, provider=cuda warns and falls back,
 //! or fails with provider-fallback=false: superpointdetect.rs's fallback test covers that with
 //! this feature on too.)
 #![cfg(feature = "torch")]
@@ -23,13 +23,24 @@ fn model() -> String {
 type PerFrame = Vec<(Vec<Keypoint>, Vec<f32>)>;
 
 /// Keypoints and descriptors of the first [`FRAMES`] frames of vtest.avi through
-/// `superpointdetect provider=PROVIDER`, and the warnings posted.
-fn detect(provider: &str) -> (PerFrame, Vec<String>) {
-    let pipeline = common::pipeline(&format!(
-        "filesrc location={VTEST} ! decodebin ! videoconvert name=conv ! video/x-raw,format=GRAY8 \
-         ! superpointdetect provider={provider} model={} inference-width=384 inference-height=288 \
-         ! fakesink name=sink sync=false",
+/// `superpointdetect provider=PROVIDER` (with `extra` properties), and the warnings posted. With
+/// `pair`, two elements of one batch group see the same frames (results of the first).
+fn detect(provider: &str, pair: bool) -> (PerFrame, Vec<String>) {
+    let element = format!(
+        "superpointdetect provider={provider} model={} inference-width=384 inference-height=288",
         model()
+    );
+    let tail = if pair {
+        format!(
+            "tee name=t t. ! queue ! {element} batch-group=torch-test batch-size=2 max-latency=200000 \
+             ! fakesink name=sink sync=false t. ! queue ! {element} batch-group=torch-test \
+             batch-size=2 max-latency=200000 ! fakesink sync=false"
+        )
+    } else {
+        format!("{element} ! fakesink name=sink sync=false")
+    };
+    let pipeline = common::pipeline(&format!(
+        "filesrc location={VTEST} ! decodebin ! videoconvert name=conv ! video/x-raw,format=GRAY8 ! {tail}"
     ));
     common::limit_frames(&pipeline, "conv", FRAMES);
     let bus = pipeline.bus().unwrap();
@@ -52,12 +63,20 @@ fn detect(provider: &str) -> (PerFrame, Vec<String>) {
 fn libtorch_engine_runs_in_a_pipeline_and_equals_onnxruntime() {
     // SAFETY: set before GStreamer or any other thread of this test binary starts.
     unsafe { std::env::set_var("SUPERPOINT_TORCH_DEVICE", "cpu") };
-    let (torch, warnings) = detect("cuda");
-    assert!(warnings.is_empty(), "{warnings:?}");
-    let (ort, _) = detect("cpu");
-    assert_eq!(torch.len(), FRAMES);
+    let (ort, _) = detect("cpu", false);
     assert_eq!(ort.len(), FRAMES);
-    for (i, ((kt, dt), (ko, d_o))) in torch.iter().zip(&ort).enumerate() {
+    // One element, then two sharing a batch group (the group's worker runs the libtorch engine).
+    for pair in [false, true] {
+        let (torch, warnings) = detect("cuda", pair);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(torch.len(), FRAMES);
+        compare(&torch, &ort, pair);
+    }
+}
+
+/// Asserts that the libtorch results `torch` equal the ONNX Runtime results `ort`.
+fn compare(torch: &PerFrame, ort: &PerFrame, pair: bool) {
+    for (i, ((kt, dt), (ko, d_o))) in torch.iter().zip(ort).enumerate() {
         assert!(!ko.is_empty(), "frame {i}: no keypoints");
         let mut same = 0;
         for (a, ka) in kt.iter().enumerate() {
@@ -72,7 +91,7 @@ fn libtorch_engine_runs_in_a_pipeline_and_equals_onnxruntime() {
         }
         let n = kt.len().max(ko.len());
         println!(
-            "frame {i}: libtorch {} keypoints, onnxruntime {}, {same} identical",
+            "frame {i} (batch group: {pair}): libtorch {} keypoints, onnxruntime {}, {same} identical",
             kt.len(),
             ko.len()
         );

@@ -5,6 +5,12 @@
 //! network input size (up to `batch_size`), runs them as one `[N, 1, H, W]` batch and answers each
 //! stream with its own keypoints. Larger batches raise throughput on a GPU; the price is up to
 //! `max_latency` of added latency per frame when fewer than `batch_size` streams are active.
+//!
+//! With the `torch` feature, a group with `provider=cuda` runs the libtorch engine
+//! ([`crate::torch::TorchDetector`]) and its post-processing on the device, as [`Detector`]
+//! does.
+//!
+//! [`Detector`]: crate::Detector
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -80,6 +86,46 @@ impl std::fmt::Debug for BatchedDetector {
     }
 }
 
+/// What a group's worker runs the network with.
+// One per group: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
+enum WorkerEngine {
+    Ort(Engine),
+    #[cfg(feature = "torch")]
+    Torch(Box<crate::torch::TorchDetector>),
+}
+
+impl WorkerEngine {
+    /// ONNX Runtime, or the libtorch engine for `provider=cuda` with the `torch` feature
+    /// ([`Error::ProviderUnavailable`] when libtorch sees no GPU).
+    fn new(model: &Path, options: &EngineOptions) -> Result<Self, Error> {
+        #[cfg(feature = "torch")]
+        if options.provider == crate::Provider::Cuda {
+            use crate::torch::{TorchDetector, TorchOptions};
+            let torch = TorchOptions::from_engine_options(options)?;
+            let detector = TorchDetector::new(model, &torch, DetectorConfig::default())?;
+            return Ok(WorkerEngine::Torch(Box::new(detector)));
+        }
+        Engine::new(model, options).map(WorkerEngine::Ort)
+    }
+
+    fn has_descriptors(&self) -> bool {
+        match self {
+            WorkerEngine::Ort(e) => e.has_descriptors(),
+            #[cfg(feature = "torch")]
+            WorkerEngine::Torch(t) => t.has_descriptors(),
+        }
+    }
+
+    fn info(&self) -> &ModelInfo {
+        match self {
+            WorkerEngine::Ort(e) => e.info(),
+            #[cfg(feature = "torch")]
+            WorkerEngine::Torch(t) => t.model_info(),
+        }
+    }
+}
+
 fn groups() -> &'static Mutex<HashMap<String, Weak<Shared>>> {
     static GROUPS: std::sync::OnceLock<Mutex<HashMap<String, Weak<Shared>>>> =
         std::sync::OnceLock::new();
@@ -118,7 +164,7 @@ impl BatchedDetector {
                 s
             }
             None => {
-                let engine = Engine::new(model, options)?;
+                let engine = WorkerEngine::new(model, options)?;
                 let (tx, rx) = mpsc::channel();
                 let stats = Arc::new(Stats::default());
                 let worker_stats = stats.clone();
@@ -208,7 +254,7 @@ impl BatchedDetector {
     }
 }
 
-fn worker(mut engine: Engine, rx: Receiver<Request>, policy: BatchPolicy, stats: &Stats) {
+fn worker(mut engine: WorkerEngine, rx: Receiver<Request>, policy: BatchPolicy, stats: &Stats) {
     let mut batch_input: Vec<f32> = Vec::new();
     let mut scratch = DecodeScratch::default();
     let mut pending: Vec<Request> = Vec::new();
@@ -253,11 +299,18 @@ fn worker(mut engine: Engine, rx: Receiver<Request>, policy: BatchPolicy, stats:
 }
 
 fn run_batch(
-    engine: &mut Engine,
+    engine: &mut WorkerEngine,
     batch: Vec<Request>,
     batch_input: &mut Vec<f32>,
     scratch: &mut DecodeScratch,
 ) {
+    // Without the `torch` feature the match has one arm.
+    #[allow(clippy::infallible_destructuring_match)]
+    let engine = match engine {
+        WorkerEngine::Ort(e) => e,
+        #[cfg(feature = "torch")]
+        WorkerEngine::Torch(t) => return run_torch_batch(t, batch),
+    };
     let (w, h) = (batch[0].geo.width, batch[0].geo.height);
     let n = batch.len();
     batch_input.clear();
@@ -301,5 +354,38 @@ fn run_batch(
                 let _ = r.reply.send(Err(e.clone()));
             }
         }
+    }
+}
+
+/// A batch through the libtorch engine: one forward pass per run of consecutive requests with the
+/// same input geometry, frame size and settings (usually the whole batch).
+#[cfg(feature = "torch")]
+fn run_torch_batch(engine: &mut crate::torch::TorchDetector, batch: Vec<Request>) {
+    let mut rest = batch;
+    while !rest.is_empty() {
+        let first = &rest[0];
+        let key = (first.geo, first.frame_size, first.config);
+        let same = rest
+            .iter()
+            .take_while(|r| (r.geo, r.frame_size, r.config) == key)
+            .count();
+        let tail = rest.split_off(same);
+        let inputs: Vec<&[f32]> = rest.iter().map(|r| r.input.as_slice()).collect();
+        let mut outs = vec![Detections::default(); rest.len()];
+        let result = engine.detect_inputs(&inputs, &key.0, key.1, &key.2, &mut outs);
+        drop(inputs);
+        match result {
+            Ok(()) => {
+                for (r, d) in rest.into_iter().zip(outs) {
+                    let _ = r.reply.send(Ok((d, r.input)));
+                }
+            }
+            Err(e) => {
+                for r in rest {
+                    let _ = r.reply.send(Err(e.clone()));
+                }
+            }
+        }
+        rest = tail;
     }
 }

@@ -266,7 +266,53 @@ impl TorchDetector {
                 1usize << post::INDEX_BITS
             )));
         }
-        guard(|| self.run(frames, &geo, size, outs))?
+        let config = self.config;
+        guard(|| {
+            let input = self.upload(frames, &geo)?;
+            self.run(input, &geo, size, &config, outs)
+        })?
+    }
+
+    /// Detects keypoints in already converted network inputs (`inputs[i]`: `geo.height` x
+    /// `geo.width` float32 values in [0, 1], as [`Frame::fill_input`] makes them) of frames of
+    /// `frame_size` pixels, with `config` instead of the detector's own (for batching groups whose
+    /// streams have their own settings), writing `outs[i]`. Errors as [`Self::detect_batch`], and
+    /// when an input has the wrong length or `config` asks descriptors of a detector-only model.
+    pub fn detect_inputs(
+        &mut self,
+        inputs: &[&[f32]],
+        geo: &InputGeometry,
+        frame_size: (usize, usize),
+        config: &DetectorConfig,
+        outs: &mut [Detections],
+    ) -> Result<(), Error> {
+        config.validate()?;
+        self.check_descriptors(config)?;
+        let plane = geo.width * geo.height;
+        if inputs.len() != outs.len() || inputs.iter().any(|i| i.len() != plane) {
+            return Err(Error::Input(format!(
+                "expected {} inputs of {plane} values for {}x{}",
+                outs.len(),
+                geo.width,
+                geo.height
+            )));
+        }
+        if inputs.is_empty() {
+            return Ok(());
+        }
+        guard(|| {
+            let n = inputs.len();
+            let staging = staging(&mut self.staging_f32, n * plane, Kind::Float, self.device)?;
+            let dst = host_slice_mut::<f32>(&staging, n * plane);
+            for (i, input) in inputs.iter().enumerate() {
+                dst[i * plane..(i + 1) * plane].copy_from_slice(input);
+            }
+            let input = staging
+                .narrow(0, 0, (n * plane) as i64)
+                .view([n as i64, 1, geo.height as i64, geo.width as i64])
+                .to_device_(self.device, Kind::Float, true, false);
+            self.run(input, geo, frame_size, config, outs)
+        })?
     }
 
     /// The network input `[N, 1, H, W]` float32 on the device.
@@ -315,16 +361,17 @@ impl TorchDetector {
         }
     }
 
+    /// Network, post-processing and the copy back for `input` `[N, 1, H, W]` on the device.
     fn run(
         &mut self,
-        frames: &[Frame<'_>],
+        input: Tensor,
         geo: &InputGeometry,
         frame_size: (usize, usize),
+        config: &DetectorConfig,
         outs: &mut [Detections],
     ) -> Result<(), Error> {
-        let n = frames.len();
-        let config = self.config;
-        let input = self.upload(frames, geo)?;
+        let n = outs.len();
+        let config = *config;
         let net = tch::no_grad(|| self.network.forward(&input, config.descriptors));
         let masks = post::Masks::get(
             &mut self.masks,
