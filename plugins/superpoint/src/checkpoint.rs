@@ -344,13 +344,13 @@ pub fn weights_from_state_dict(
 /// SHA-256 of a file, as 64 lowercase hex digits.
 pub fn sha256_file(path: &Path) -> Result<String, Error> {
     let mut file = std::fs::File::open(path)
-        .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = file
             .read(&mut buf)
-            .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         if n == 0 {
             break;
         }
@@ -405,7 +405,7 @@ fn f16_to_f32(h: u16) -> f32 {
 /// keys, see [`detect_layout`]), or a tensor has the wrong shape or a non-float type.
 pub fn import_checkpoint(path: &Path) -> Result<ImportedCheckpoint, Error> {
     if !path.is_file() {
-        return Err(Error::Io(format!(
+        return Err(Error::io_message(format!(
             "checkpoint {} does not exist or is not a file",
             path.display()
         )));
@@ -493,7 +493,7 @@ impl ImportedCheckpoint {
     pub fn write_model(&self, out: &Path, info: &ModelInfo) -> Result<(), Error> {
         let bytes = self.to_model(info)?.encode_to_vec();
         std::fs::write(out, bytes)
-            .map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))
+            .map_err(|e| Error::io(format!("cannot write {}", out.display()), e))
     }
 }
 

@@ -22,11 +22,11 @@ impl OwnedImage {
     /// Loads `path`; alpha is dropped.
     pub fn load(path: &Path) -> Result<Self, Error> {
         let img = image::ImageReader::open(path)
-            .map_err(|e| Error::Io(format!("cannot open image {}: {e}", path.display())))?
+            .map_err(|e| Error::io(format!("cannot open image {}", path.display()), e))?
             .with_guessed_format()
-            .map_err(|e| Error::Io(format!("cannot read image {}: {e}", path.display())))?
+            .map_err(|e| Error::io(format!("cannot read image {}", path.display()), e))?
             .decode()
-            .map_err(|e| Error::Io(format!("cannot decode image {}: {e}", path.display())))?;
+            .map_err(|e| Error::io(format!("cannot decode image {}", path.display()), e))?;
         let (width, height) = (img.width() as usize, img.height() as usize);
         let (data, layout) = match img.color() {
             image::ColorType::L8

@@ -363,7 +363,7 @@ impl SuperPointWeights {
     pub fn write_model(&self, path: &Path, info: &ModelInfo) -> Result<(), Error> {
         let bytes = self.to_model(info)?.encode_to_vec();
         std::fs::write(path, bytes)
-            .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
+            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
     }
 
     /// Writes a model with random weights ([`Self::random`] with `seed`; no descriptor head
@@ -389,7 +389,7 @@ impl SuperPointWeights {
     /// Reads the weights from an ONNX file written by [`Self::write_model`].
     pub fn from_model_file(path: &Path) -> Result<(Self, ModelInfo), Error> {
         let bytes = std::fs::read(path)
-            .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         let model = ModelProto::decode(bytes.as_slice())
             .map_err(|e| Error::Model(format!("{} is not an ONNX model: {e}", path.display())))?;
         Self::from_model(&model)
@@ -461,7 +461,7 @@ pub fn model_info(model: &ModelProto) -> ModelInfo {
 /// Reads only the metadata of an ONNX file (cheap compared with loading a session).
 pub fn read_model_info(path: &Path) -> Result<ModelInfo, Error> {
     let bytes = std::fs::read(path)
-        .map_err(|e| Error::Io(format!("cannot read model {}: {e}", path.display())))?;
+        .map_err(|e| Error::io(format!("cannot read model {}", path.display()), e))?;
     let model = ModelProto::decode(bytes.as_slice())
         .map_err(|e| Error::Model(format!("{} is not an ONNX model: {e}", path.display())))?;
     Ok(model_info(&model))

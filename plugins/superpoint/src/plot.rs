@@ -153,7 +153,9 @@ pub fn line_chart(path: &Path, chart: &Chart<'_>, series: &[Series]) -> Result<(
     let (y0, y1) = chart
         .y_range
         .unwrap_or_else(|| extent(all.iter().map(|p| p.1)));
-    let err = |e: &dyn std::fmt::Display| Error::Io(format!("cannot draw {}: {e}", path.display()));
+    let err = |e: &dyn std::fmt::Display| {
+        Error::io_message(format!("cannot draw {}: {e}", path.display()))
+    };
     let (width, height) = chart.size;
     let mut buffer = vec![0u8; (width * height * 3) as usize];
     {
@@ -231,9 +233,9 @@ pub fn line_chart(path: &Path, chart: &Chart<'_>, series: &[Series]) -> Result<(
         root.present().map_err(|e| err(&e))?;
     }
     image::RgbImage::from_raw(width, height, buffer)
-        .ok_or_else(|| Error::Io("plot buffer has the wrong size".into()))?
+        .ok_or_else(|| Error::io_message("plot buffer has the wrong size"))?
         .save(path)
-        .map_err(|e| Error::Io(format!("cannot write plot {}: {e}", path.display())))
+        .map_err(|e| Error::io(format!("cannot write plot {}", path.display()), e))
 }
 
 #[cfg(test)]

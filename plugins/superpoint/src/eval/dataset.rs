@@ -81,7 +81,7 @@ pub fn parse_homography(text: &str) -> Result<Homography, String> {
 /// Reads a homography file; see [`parse_homography`].
 pub fn read_homography(path: &Path) -> Result<Homography, Error> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
     parse_homography(&text).map_err(|e| Error::Input(format!("{}: {e}", path.display())))
 }
 
@@ -92,8 +92,7 @@ pub fn write_homography(path: &Path, h: &Homography) -> Result<(), Error> {
         "{:e} {:e} {:e}\n{:e} {:e} {:e}\n{:e} {:e} {:e}\n",
         m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]
     );
-    std::fs::write(path, text)
-        .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
+    std::fs::write(path, text).map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
 }
 
 fn find_image(dir: &Path, k: usize) -> Option<PathBuf> {
@@ -151,7 +150,7 @@ pub fn load_sequence(dir: &Path) -> Result<Sequence, Error> {
 /// (sub-folders without an image 1 are skipped). Sequences are sorted by name.
 pub fn load_dataset(dir: &Path) -> Result<Vec<Sequence>, Error> {
     if !dir.is_dir() {
-        return Err(Error::Io(format!(
+        return Err(Error::io_message(format!(
             "dataset folder {} does not exist (expected HPatches layout: <sequence>/1.ppm..6.ppm and H_1_2..H_1_6)",
             dir.display()
         )));
@@ -160,7 +159,7 @@ pub fn load_dataset(dir: &Path) -> Result<Vec<Sequence>, Error> {
         return Ok(vec![load_sequence(dir)?]);
     }
     let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::Io(format!("cannot list {}: {e}", dir.display())))?
+        .map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir() && find_image(p, 1).is_some())
         .collect();

@@ -90,10 +90,13 @@ impl FeatureSource for JsonSource {
     fn features(&mut self, seq: &Sequence, k: usize) -> Result<(Features, Option<f64>), Error> {
         let path = self.root.join(&seq.name).join(format!("{k}.json"));
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            Error::Io(format!(
-                "cannot read detections {}: {e} (expected <detections>/<sequence>/<k>.json for every image, e.g. from scripts/baselines.py)",
-                path.display()
-            ))
+            Error::io(
+                format!(
+                    "cannot read detections {} (expected <detections>/<sequence>/<k>.json for every image, e.g. from scripts/baselines.py)",
+                    path.display()
+                ),
+                e,
+            )
         })?;
         let file: DetectionFile = serde_json::from_str(&text).map_err(|e| {
             Error::Input(format!(
@@ -102,7 +105,7 @@ impl FeatureSource for JsonSource {
             ))
         })?;
         let (w, h) = image::image_dimensions(&seq.images[k - 1])
-            .map_err(|e| Error::Io(format!("cannot read {}: {e}", seq.images[k - 1].display())))?;
+            .map_err(|e| Error::io(format!("cannot read {}", seq.images[k - 1].display()), e))?;
         if (file.width, file.height) != (w, h) {
             return Err(Error::Input(format!(
                 "{}: detections are for a {}x{} image but {} is {w}x{h}; detect on the original images",

@@ -42,7 +42,7 @@ impl Default for SyntheticParams {
 /// Photos (files with an image extension) of a folder, sorted by name.
 fn list_photos(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let mut photos: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::Io(format!("cannot list photo folder {}: {e}", dir.display())))?
+        .map_err(|e| Error::io(format!("cannot list photo folder {}", dir.display()), e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.is_file()
@@ -119,7 +119,7 @@ pub fn generate_synthetic(
         )));
     }
     std::fs::create_dir_all(out)
-        .map_err(|e| Error::Io(format!("cannot create {}: {e}", out.display())))?;
+        .map_err(|e| Error::io(format!("cannot create {}", out.display()), e))?;
     let mut sequences = Vec::new();
     for ((index, photo), name) in list.iter().enumerate().zip(&names) {
         let img = OwnedImage::load(photo)?;
@@ -145,10 +145,10 @@ pub fn generate_synthetic(
         }
         let dir = out.join(name);
         std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
         let save = |img: &image::GrayImage, p: &Path| {
             img.save(p)
-                .map_err(|e| Error::Io(format!("cannot write {}: {e}", p.display())))
+                .map_err(|e| Error::io(format!("cannot write {}", p.display()), e))
         };
         save(&gray, &dir.join("1.png"))?;
         let mut rng = Pcg64::seed_from_u64(
@@ -179,6 +179,6 @@ pub fn generate_synthetic(
         &p,
         serde_json::to_string_pretty(&provenance).unwrap_or_default(),
     )
-    .map_err(|e| Error::Io(format!("cannot write {}: {e}", p.display())))?;
+    .map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
     Ok(sequences)
 }
