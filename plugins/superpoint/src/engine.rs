@@ -21,7 +21,9 @@ pub enum Provider {
     /// ONNX Runtime's CPU execution provider.
     #[default]
     Cpu,
-    /// ONNX Runtime's CUDA execution provider (needs the `onnxruntime-gpu` libraries).
+    /// A CUDA GPU: with the `torch` feature the libtorch engine ([`crate::torch`], through
+    /// [`crate::Detector`] and batch groups), else ONNX Runtime's CUDA execution provider (needs
+    /// the `onnxruntime-gpu` libraries).
     Cuda,
 }
 

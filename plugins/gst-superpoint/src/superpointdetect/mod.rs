@@ -29,6 +29,7 @@ pub enum Provider {
     #[default]
     #[enum_value(name = "CPU (ONNX Runtime)", nick = "cpu")]
     Cpu = 0,
+    /// A CUDA GPU: the libtorch engine when the plugin is built with the `torch` feature, else
     /// ONNX Runtime's CUDA provider; falls back to CPU with a warning when it cannot load.
     #[enum_value(
         name = "CUDA GPU (falls back to CPU with a warning if unavailable)",
