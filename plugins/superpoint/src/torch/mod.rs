@@ -258,14 +258,7 @@ impl TorchDetector {
             )));
         }
         let geo = first.geometry((self.config.inference_width, self.config.inference_height));
-        if geo.width * geo.height > 1 << post::INDEX_BITS {
-            return Err(Error::Input(format!(
-                "network input {}x{} is larger than the libtorch engine's {} pixels (use inference-width/height)",
-                geo.width,
-                geo.height,
-                1usize << post::INDEX_BITS
-            )));
-        }
+        check_size(&geo)?;
         let config = self.config;
         guard(|| {
             let input = self.upload(frames, &geo)?;
@@ -288,6 +281,7 @@ impl TorchDetector {
     ) -> Result<(), Error> {
         config.validate()?;
         self.check_descriptors(config)?;
+        check_size(geo)?;
         let plane = geo.width * geo.height;
         if inputs.len() != outs.len() || inputs.iter().any(|i| i.len() != plane) {
             return Err(Error::Input(format!(
@@ -439,6 +433,20 @@ impl TorchDetector {
         }
         Ok(())
     }
+}
+
+/// Errors when the network input has more pixels than the NMS keys can index (`2^23`: 3840x2160
+/// fits, 4096x2160 does not).
+fn check_size(geo: &InputGeometry) -> Result<(), Error> {
+    if geo.width * geo.height > 1 << post::INDEX_BITS {
+        return Err(Error::Input(format!(
+            "network input {}x{} is larger than the libtorch engine's {} pixels (use inference-width/height)",
+            geo.width,
+            geo.height,
+            1usize << post::INDEX_BITS
+        )));
+    }
+    Ok(())
 }
 
 /// A reused one-dimensional host buffer of `kind` holding at least `len` elements, pinned when
