@@ -83,7 +83,8 @@ run() {
       [ -e /work/main ] && die "/work/main exists and is not this checkout"
       mkdir -p /work && ln -s "$ROOT" /work/main
     fi
-    mkdir -p "$DATA" && cp -n "$GPU"/data/* "$DATA/"
+    mkdir -p "$DATA"
+    for f in "$GPU"/data/*; do [ -e "$DATA/${f##*/}" ] || cp "$f" "$DATA/"; done
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv | tee "$out/gpu.csv"
   fi
   LD_LIBRARY_PATH="$($py -c 'import torch, os; print(os.path.dirname(torch.__file__))')/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -101,7 +102,8 @@ run() {
   for tf32 in 0 1; do
     say "2. bench, SUPERPOINT_TORCH_TF32=$tf32 (reference: PyTorch defaults)"
     t0=$SECONDS
-    SUPERPOINT_TORCH_TF32=$tf32 "${bench[@]}" --torch-python "$py" 2>&1 | tee "$out/bench-tf32-$tf32.log"
+    SUPERPOINT_TORCH_TF32=$tf32 "${bench[@]}" --torch-python "$py" 2>&1 | tee "$out/bench-tf32-$tf32.log" \
+      || say "   BENCH FAILED (see above)"
     say "   took $((SECONDS - t0)) s"
   done
 
