@@ -14,8 +14,8 @@
 # `run` does, writing logs to $OUT (or /tmp/gpu-bench):
 #   1. the equality test on CUDA device 0 (keypoints and descriptors vs ONNX Runtime on the CPU);
 #   2. `superpoint bench --provider cuda`: 640x480 and 1920x1080, single stream and batches 8 and
-#      32, with scripts/torch_reference.py (PyTorch eager fp32) on the same frames in the same run,
-#      once with strict fp32 convolutions and once with TF32 (PyTorch's default for cuDNN);
+#      32, with scripts/torch_reference.py (PyTorch eager fp32, cuDNN's default TF32) on the same
+#      frames in the same run for TF32 convolutions, then strict fp32 and bf16 convolutions alone;
 #   3. a 2,000-frame stream at 640x480 through the engine (no GStreamer there) with the GPU memory
 #      and the process's resident memory sampled every second.
 set -euo pipefail
@@ -99,10 +99,15 @@ run() {
 
   local bench=("$GPU/superpoint" bench --provider cuda --model "$ROOT/models/superpoint.onnx"
     --image "$GPU/data/graf1.png" --sizes "$sizes" --batch-sizes "$batches" --iterations "$iters")
-  for tf32 in 0 1; do
-    say "2. bench, SUPERPOINT_TORCH_TF32=$tf32 (reference: PyTorch defaults)"
+  # The reference (PyTorch defaults: cuDNN may use TF32) runs with the TF32 mode only.
+  for mode in tf32 fp32 bf16; do
+    local ref="$py"
+    [ $mode = tf32 ] || ref=/nonexistent
+    say "2. bench, $mode convolutions$([ $mode = tf32 ] && echo ', with torch_reference.py')"
     t0=$SECONDS
-    SUPERPOINT_TORCH_TF32=$tf32 "${bench[@]}" --torch-python "$py" 2>&1 | tee "$out/bench-tf32-$tf32.log" \
+    SUPERPOINT_TORCH_TF32=$([ $mode = tf32 ] && echo 1 || echo 0) \
+      SUPERPOINT_TORCH_HALF=$([ $mode = bf16 ] && echo bf16 || echo fp32) \
+      "${bench[@]}" --torch-python "$ref" 2>&1 | tee "$out/bench-$mode.log" \
       || say "   BENCH FAILED (see above)"
     say "   took $((SECONDS - t0)) s"
   done
@@ -126,7 +131,7 @@ run() {
 
   say "summary"
   grep -E "identical positions|test result" "$out/equality.log" || true
-  for tf32 in 0 1; do echo "TF32=$tf32"; grep -E "^ +[0-9]+x[0-9]+ \|" "$out/bench-tf32-$tf32.log" || true; done
+  for mode in tf32 fp32 bf16; do echo "$mode:"; grep -E "^ +[0-9]+x[0-9]+ \|" "$out/bench-$mode.log" || true; done
   echo "stream: $(grep -E '^ +640x480' "$out/stream.log" || true)"
   echo "memory (first, middle, last sample):"
   awk 'NR==2 {print} {l[NR]=$0} END {print l[int((NR+1)/2)]; print l[NR]}' "$out/memory.csv"

@@ -19,7 +19,9 @@
 //! back to ONNX Runtime on the CPU as they do for ONNX Runtime's CUDA provider. The environment
 //! variable `SUPERPOINT_TORCH_DEVICE=cpu` runs this engine on libtorch's CPU instead (tests,
 //! rehearsals of GPU scripts on machines without a GPU); `SUPERPOINT_TORCH_TF32=1` lets CUDA
-//! convolutions use TF32 tensor cores (faster, about 1e-3 relative error; default off: fp32).
+//! convolutions use TF32 tensor cores (faster, about 1e-3 relative error; default off: fp32);
+//! `SUPERPOINT_TORCH_HALF=bf16` (or `fp16`) runs the convolutions in bfloat16 (float16), the
+//! rest in float32 (differences against float32: see tests/torch_engine.rs).
 
 mod net;
 mod post;
@@ -42,6 +44,8 @@ use net::{Network, torch_error};
 pub const ENV_DEVICE: &str = "SUPERPOINT_TORCH_DEVICE";
 /// Environment variable that allows TF32 convolutions on CUDA (`1`/`true`).
 pub const ENV_TF32: &str = "SUPERPOINT_TORCH_TF32";
+/// Environment variable that runs the convolutions in `bf16` or `fp16`.
+pub const ENV_HALF: &str = "SUPERPOINT_TORCH_HALF";
 
 /// Where and how the libtorch engine runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,6 +56,9 @@ pub struct TorchOptions {
     pub tf32: bool,
     /// libtorch intra-op threads on the CPU (0 = libtorch's default). Process-wide setting.
     pub threads: usize,
+    /// Convolutions in `Kind::BFloat16` or `Kind::Half` instead of float32 (softmax, descriptor
+    /// normalisation and post-processing stay float32). `None` from [`Self::new`].
+    pub half: Option<Kind>,
 }
 
 impl TorchOptions {
@@ -77,6 +84,7 @@ impl TorchOptions {
             device,
             tf32,
             threads,
+            half: None,
         })
     }
 
@@ -104,7 +112,20 @@ impl TorchOptions {
             std::env::var(ENV_TF32).ok().as_deref(),
             Some("1") | Some("true")
         );
-        Self::new(device, tf32, options.threads)
+        let half = match std::env::var(ENV_HALF).ok().as_deref() {
+            None | Some("") | Some("fp32") => None,
+            Some("bf16") => Some(Kind::BFloat16),
+            Some("fp16") => Some(Kind::Half),
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "{ENV_HALF}={other:?}: use bf16, fp16 or fp32"
+                )));
+            }
+        };
+        Ok(TorchOptions {
+            half,
+            ..Self::new(device, tf32, options.threads)?
+        })
     }
 }
 
@@ -112,6 +133,7 @@ impl TorchOptions {
 /// calls. See the [module documentation](self).
 pub struct TorchDetector {
     network: Network,
+    half: Option<Kind>,
     info: ModelInfo,
     path: PathBuf,
     device: Device,
@@ -135,6 +157,7 @@ impl std::fmt::Debug for TorchDetector {
             .field("model_id", &self.info.model_id)
             .field("device", &self.device)
             .field("tf32", &self.network.tf32)
+            .field("half", &self.half)
             .finish()
     }
 }
@@ -159,10 +182,17 @@ impl TorchDetector {
         if options.threads > 0 && options.device == Device::Cpu {
             tch::set_num_threads(options.threads as i32);
         }
-        let mut network = guard(|| Network::new(&weights, options.device))??;
+        let mut network = guard(|| -> Result<Network, Error> {
+            let mut network = Network::new(&weights, options.device)?;
+            if let Some(kind) = options.half {
+                network.set_half(kind);
+            }
+            Ok(network)
+        })??;
         network.tf32 = options.tf32;
         let detector = TorchDetector {
             network,
+            half: options.half,
             info,
             path: model.to_path_buf(),
             device: options.device,

@@ -85,6 +85,8 @@ pub(super) struct Network {
     pub tf32: bool,
     /// Let cuDNN time its algorithms per input shape (CUDA only).
     pub benchmark: bool,
+    /// Convolutions in this reduced precision (see [`Self::set_half`]); `None` = float32.
+    half: Option<Kind>,
 }
 
 /// Outputs of one forward pass.
@@ -119,7 +121,27 @@ impl Network {
                 .transpose()?,
             tf32: false,
             benchmark: matches!(device, Device::Cuda(_)),
+            half: None,
         })
+    }
+
+    /// Runs the convolutions in `kind` (`Kind::BFloat16` or `Kind::Half`): weights converted once,
+    /// the input converted per call; softmax, normalisation and everything after stay float32.
+    pub fn set_half(&mut self, kind: Kind) {
+        let convert = |c: &mut DeviceConv| {
+            c.weight = c.weight.to_kind(kind);
+            c.bias = c.bias.to_kind(kind);
+            if let Some((scale, shift)) = &mut c.post {
+                *scale = scale.to_kind(kind);
+                *shift = shift.to_kind(kind);
+            }
+        };
+        self.encoder.iter_mut().for_each(convert);
+        self.detector.iter_mut().for_each(convert);
+        if let Some(d) = &mut self.descriptor {
+            d.iter_mut().for_each(convert);
+        }
+        self.half = Some(kind);
     }
 
     /// Whether the descriptor head is present.
@@ -131,7 +153,10 @@ impl Network {
     /// Panics (caught by the caller) when libtorch fails, e.g. out of device memory.
     pub fn forward(&self, image: &Tensor, descriptors: bool) -> Outputs {
         let (tf32, bench) = (self.tf32, self.benchmark);
-        let mut x = image.shallow_clone();
+        let mut x = match self.half {
+            Some(kind) => image.to_kind(kind),
+            None => image.shallow_clone(),
+        };
         for (i, conv) in self.encoder.iter().enumerate() {
             x = conv.forward(&x, true, tf32, bench);
             if i % 2 == 1 && i < 6 {
@@ -148,7 +173,9 @@ impl Network {
         let descriptors = match (&self.descriptor, descriptors) {
             (Some(head), true) => {
                 let da = head[0].forward(&x, true, tf32, bench);
-                let db = head[1].forward(&da, false, tf32, bench);
+                let db = head[1]
+                    .forward(&da, false, tf32, bench)
+                    .to_kind(Kind::Float);
                 let norm = db.norm_scalaropt_dim(2.0, [1], true);
                 Some(db / norm)
             }

@@ -98,9 +98,10 @@ pub fn run(args: &BenchArgs, model: &Path) -> Result<(), String> {
         _ => "cpu",
     };
     println!(
-        "libtorch engine on {:?} (tf32 {}), {} timed runs after 3 warm-ups; reference: {} --device {device}",
+        "libtorch engine on {:?} (tf32 {}, reduced precision {:?}), {} timed runs after 3 warm-ups; reference: {} --device {device}",
         options.device,
         options.tf32,
+        options.half,
         args.iterations,
         args.torch_python.display()
     );
