@@ -216,7 +216,7 @@ fn libtorch_applies_post_relu_affine_like_onnxruntime() {
 /// real photo: the differences are measured and printed, the bounds a margin below what was
 /// measured. float16 convolutions are checked on CUDA only.
 #[test]
-fn reduced_precision_differences_on_a_real_frame() {
+fn libtorch_reduced_precision_differences_on_a_real_frame() {
     ort_lib();
     let img = OwnedImage::load(&Path::new(DATA).join("graf1.png")).unwrap();
     let gray = img.to_luma();
