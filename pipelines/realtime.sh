@@ -4,15 +4,16 @@
 # frame rate that reaches the sink. The figures for this machine are in pipelines/README.md.
 # Usage: pipelines/realtime.sh   env: SOURCE=camera|test (default: camera when DEVICE exists),
 #   DEVICE (/dev/video0), DURATION (seconds, default 10; 0 = until Ctrl-C), SINK (fakesink, or
-#   autovideosink to watch), THREADS (2), REALTIME_MODEL (the int8 model; e.g. models/superpoint.onnx to compare)
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+#   autovideosink to watch), THREADS (2), SUPERPOINT_MODEL (default the int8 model; e.g.
+#   models/superpoint.onnx to compare)
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+export SUPERPOINT_MODEL="${SUPERPOINT_MODEL:-$HERE/../models/superpoint-int8.onnx}"
+source "$HERE/common.sh"
 DEVICE="${DEVICE:-/dev/video0}"
 DURATION="${DURATION:-10}"
 SINK="${SINK:-fakesink}"
 THREADS="${THREADS:-2}"
-INT8="${REALTIME_MODEL:-$ROOT/models/superpoint-int8.onnx}"
 [[ "$DURATION" =~ ^[0-9]+$ ]] || die "DURATION must be a whole number of seconds, got $DURATION"
-require_file "$INT8" "the int8 model ships in models/ (see models/MODEL_CARD.md)"
 if [ -z "${SOURCE:-}" ]; then
   if [ -e "$DEVICE" ]; then SOURCE=camera; else SOURCE=test; fi
 fi
@@ -27,7 +28,7 @@ case "$SOURCE" in
     SRC="videotestsrc is-live=true pattern=snow ! $CAPS,framerate=30/1" ;;
   *) die "SOURCE must be camera or test, got $SOURCE" ;;
 esac
-say "$SOURCE -> superpointdetect ($(basename "$INT8"), 320x240, max-keypoints=300, threads=$THREADS) -> $SINK, ${DURATION/#0/until Ctrl-C} s"
+say "$SOURCE -> superpointdetect ($(basename "$MODEL"), 320x240, max-keypoints=300, threads=$THREADS) -> $SINK, ${DURATION/#0/until Ctrl-C} s"
 LOG="$OUT_DIR/realtime.log"
 JSON="$OUT_DIR/realtime.jsonl"
 STOP=()
@@ -38,11 +39,12 @@ STOP=()
 set +e
 # shellcheck disable=SC2086
 "${STOP[@]}" gst-launch-1.0 -e $SRC \
-  ! superpointdetect model="$INT8" max-keypoints=300 threads="$THREADS" json-location="$JSON" \
+  ! superpointdetect model="$MODEL" max-keypoints=300 threads="$THREADS" json-location="$JSON" \
   ! superpointoverlay ! videoconvert ! $SINK sync=true qos=true > "$LOG" 2>&1
 status=$?
 set -e
-[ "$status" -eq 0 ] || { cat "$LOG" >&2; die "the pipeline failed (gst-launch-1.0 exit $status)"; }
+# 130: stopped by the interrupt (gst-launch-1.0 reports it even when the forced EOS got through).
+[ "$status" -eq 0 ] || [ "$status" -eq 130 ] || { cat "$LOG" >&2; die "the pipeline failed (gst-launch-1.0 exit $status)"; }
 python3 - "$JSON" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
