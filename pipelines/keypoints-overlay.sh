@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Draws SuperPoint keypoints and frame-to-frame match tracks on vtest.avi and writes an MP4 (MPEG-4 part 2).
-# Usage: pipelines/keypoints-overlay.sh [VIDEO] [OUT.mp4]   env: FRAMES (default 100), SUPERPOINT_MODEL, OUT_DIR
+# Draws SuperPoint keypoints and frame-to-frame match tracks on vtest.avi and writes an AVI (MPEG-4 part 2).
+# Usage: pipelines/keypoints-overlay.sh [VIDEO] [OUT.avi]   env: FRAMES (default 100), SUPERPOINT_MODEL, OUT_DIR
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 VIDEO="${1:-$DATA/vtest.avi}"
 FRAMES="${FRAMES:-100}"
-OUT="${2:-$OUT_DIR/keypoints.mp4}"
+OUT="${2:-$OUT_DIR/keypoints.avi}"
 require_file "$VIDEO" "install Debian's opencv-doc (scripts/setup.sh does)"
 require_element avenc_mpeg4 "install gstreamer1.0-libav (scripts/setup.sh does)"
 say "$VIDEO -> $OUT ($FRAMES frames)"
@@ -15,5 +15,5 @@ gst-launch-1.0 -e \
   ! superpointdetect inference-width=384 inference-height=288 max-keypoints=500 \
   ! superpointmatch mode=previous min-inliers=12 \
   ! superpointoverlay keypoint-radius=3 track-length=8 \
-  ! videoconvert ! avenc_mpeg4 bitrate=4000000 ! mp4mux ! filesink location="$OUT"
+  ! videoconvert ! avenc_mpeg4 bitrate=4000000 ! avimux ! filesink location="$OUT"
 say "wrote $OUT"

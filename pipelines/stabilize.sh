@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Video stabilisation: shakes vtest.avi with small random homographies, then stabilises it; writes shaky | stabilised side by side.
-# Usage: pipelines/stabilize.sh [VIDEO] [OUT.mp4]   env: FRAMES (100), SHAKE=0 to stabilise VIDEO as it is, SMOOTHING (15)
+# Usage: pipelines/stabilize.sh [VIDEO] [OUT.avi]   env: FRAMES (100), SHAKE=0 to stabilise VIDEO as it is, SMOOTHING (15)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 VIDEO="${1:-$DATA/vtest.avi}"
 FRAMES="${FRAMES:-100}"
-OUT="${2:-$OUT_DIR/stabilized.mp4}"
+OUT="${2:-$OUT_DIR/stabilized.avi}"
 SMOOTHING="${SMOOTHING:-15}"
 require_file "$VIDEO" "install Debian's opencv-doc (scripts/setup.sh does)"
 require_element avenc_mpeg4 "install gstreamer1.0-libav (scripts/setup.sh does)"
@@ -27,7 +27,7 @@ gst-launch-1.0 -e -m \
      ! superpointmatch mode=previous min-inliers=12 post-messages=true \
      ! homographicwarp mode=stabilize smoothing="$SMOOTHING" ! comp.sink_1 \
   compositor name=comp sink_1::xpos=384 ! video/x-raw,width=768,height=288 \
-  ! videoconvert ! avenc_mpeg4 bitrate=4000000 ! mp4mux ! filesink location="$OUT" > "$LOG"
+  ! videoconvert ! avenc_mpeg4 bitrate=4000000 ! avimux ! filesink location="$OUT" > "$LOG"
 ok=$(grep -c 'superpoint-match.*status=(string)ok' "$LOG" || true)
 lost=$(grep -c 'superpoint-match.*status=(string)lost' "$LOG" || true)
 say "wrote $OUT (left: input, right: stabilised); frames with motion estimate: $ok, lost: $lost (log: $LOG)"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Planar-target tracking: finds the reference image box.png in every frame of a moving view of box_in_scene.png and outlines it.
-# Usage: pipelines/track-planar.sh [REFERENCE] [SCENE_IMAGE_OR_VIDEO] [OUT.mp4]   env: FRAMES (60), SUPERPOINT_MODEL
+# Usage: pipelines/track-planar.sh [REFERENCE] [SCENE_IMAGE_OR_VIDEO] [OUT.avi]   env: FRAMES (60), SUPERPOINT_MODEL
 # A scene image is turned into video by a slowly varying random homography; a video file is used as is.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 REFERENCE="${1:-$DATA/box.png}"
 SCENE="${2:-$DATA/box_in_scene.png}"
-OUT="${3:-$OUT_DIR/track-planar.mp4}"
+OUT="${3:-$OUT_DIR/track-planar.avi}"
 FRAMES="${FRAMES:-60}"
 require_file "$REFERENCE" "give a PNG/JPEG/PNM image of the planar target"
 require_file "$SCENE"
@@ -27,7 +27,7 @@ gst-launch-1.0 -e -m \
   ! superpointdetect max-keypoints=1000 \
   ! superpointmatch mode=reference reference-location="$REFERENCE" min-inliers=15 ratio=0.9 post-messages=true \
   ! superpointoverlay draw-matches=true draw-outline=true thickness=2 keypoint-radius=2 \
-  ! videoconvert ! avenc_mpeg4 bitrate=3000000 ! mp4mux ! filesink location="$OUT" > "$LOG"
+  ! videoconvert ! avenc_mpeg4 bitrate=3000000 ! avimux ! filesink location="$OUT" > "$LOG"
 ok=$(grep -c 'superpoint-match.*status=(string)ok' "$LOG" || true)
 lost=$(grep -c 'superpoint-match.*status=(string)lost' "$LOG" || true)
 say "wrote $OUT: target found in $ok frames, lost in $lost (outline = reference mapped by the estimated homography; log: $LOG)"

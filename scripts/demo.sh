@@ -46,27 +46,27 @@ gst-inspect-1.0 superpointdetect >/dev/null 2>&1 \
   || { echo "demo: the superpointdetect element is not built: run scripts/setup.sh" >&2; exit 1; }
 mkdir -p "$OUT"
 JSON="$OUT/keypoints.jsonl"
-MP4="$OUT/overlay.mp4"
+VIDEO_OUT="$OUT/overlay.avi"
 LIMIT=""
 [ "$FRAMES" -gt 0 ] && LIMIT="identity eos-after=$FRAMES !"
-echo "demo: $VIDEO -> $JSON and $MP4 (model $MODEL; ${FRAMES/#0/all} frames${INFERENCE:+, $INFERENCE})"
+echo "demo: $VIDEO -> $JSON and $VIDEO_OUT (model $MODEL; ${FRAMES/#0/all} frames${INFERENCE:+, $INFERENCE})"
 start=$(date +%s)
-# progressreport prints the stream position every 5 s; -e turns Ctrl-C into EOS so the MP4 is
+# progressreport prints the stream position every 5 s; -e turns Ctrl-C into EOS so the video is
 # finalised.
 # (The position is of the whole video; with --frames the run stops earlier.)
 set +e
 gst-launch-1.0 -e filesrc location="$VIDEO" ! decodebin ! videoconvert ! $LIMIT \
   progressreport update-freq=5 \
   ! superpointdetect model="$MODEL" $INFERENCE json-location="$JSON" ! superpointoverlay ! videoconvert \
-  ! avenc_mpeg4 bitrate=2000000 ! mp4mux ! filesink location="$MP4" 2>&1 \
+  ! avenc_mpeg4 bitrate=2000000 ! avimux ! filesink location="$VIDEO_OUT" 2>&1 \
   | grep --line-buffered -E "progressreport|ERROR|WARN|rror"
 status=${PIPESTATUS[0]}
 set -e
 [ "$status" -eq 0 ] || { echo "demo: the pipeline failed (gst-launch-1.0 exit $status, messages above)" >&2; exit 1; }
 frames=$(wc -l < "$JSON")
 [ "$frames" -gt 0 ] || { echo "demo: no frame was processed (see the messages above)" >&2; exit 1; }
-[ -s "$MP4" ] || { echo "demo: $MP4 was not written" >&2; exit 1; }
+[ -s "$VIDEO_OUT" ] || { echo "demo: $VIDEO_OUT was not written" >&2; exit 1; }
 mean=$(python3 -c "import json,sys; c=[len(json.loads(l)['keypoints']) for l in open(sys.argv[1])]; print(f'{sum(c)/len(c):.0f}')" "$JSON")
 echo "demo: $frames frames in $(( $(date +%s) - start )) s, $mean keypoints per frame on average"
 echo "demo: keypoints: $JSON"
-echo "demo: overlay video: $MP4"
+echo "demo: overlay video: $VIDEO_OUT"
