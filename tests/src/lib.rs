@@ -45,9 +45,10 @@ pub fn gst_tool(tool: &str, args: &[&str]) -> Output {
 }
 
 /// A random-weights SuperPoint model written by the library (plumbing only), with model id
-/// `name`.
+/// `name`: one shared file per name (same content in every test process; the writer replaces it
+/// atomically), so test runs do not pile up models in the temporary folder.
 pub fn random_model(name: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("{name}-{}.onnx", std::process::id()));
+    let path = std::env::temp_dir().join(format!("superpoint-test-{name}.onnx"));
     superpoint::onnx::SuperPointWeights::write_random_model(&path, 3, true, name).unwrap();
     path
 }

@@ -137,7 +137,7 @@ fn superpointdetect_documents_every_property() {
         "RGB",
         "BGRx",
         "RGBA",
-        "[ 16, 2147483647 ]",
+        "[ 1, 2147483647 ]",
     ] {
         assert!(stdout.contains(caps), "caps lack {caps}");
     }

@@ -362,8 +362,18 @@ impl SuperPointWeights {
     /// Writes the ONNX model to `path`.
     pub fn write_model(&self, path: &Path, info: &ModelInfo) -> Result<(), Error> {
         let bytes = self.to_model(info)?.encode_to_vec();
-        std::fs::write(path, bytes)
-            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+        // Written beside the target, then renamed over it: a reader (another process writing the
+        // same model, an element loading it) never sees a partial file, and an interrupted write
+        // leaves the old file in place.
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(format!(".partial-{}", std::process::id()));
+        let partial = std::path::PathBuf::from(partial);
+        std::fs::write(&partial, bytes)
+            .and_then(|_| std::fs::rename(&partial, path))
+            .map_err(|e| {
+                std::fs::remove_file(&partial).ok();
+                Error::io(format!("cannot write {}", path.display()), e)
+            })
     }
 
     /// Writes a model with random weights ([`Self::random`] with `seed`; no descriptor head

@@ -8,11 +8,12 @@ use superpoint::image_io::OwnedImage;
 use superpoint::onnx::SuperPointWeights;
 use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, Frame, PixelLayout};
 
-/// Written once per process: tests run in parallel and must not read a half-written file.
+/// Written once per process to one shared file (the writer replaces it atomically, so parallel
+/// tests and processes never read a half-written file).
 fn model() -> std::path::PathBuf {
     static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     PATH.get_or_init(|| {
-        let path = std::env::temp_dir().join(format!("batching-{}.onnx", std::process::id()));
+        let path = std::env::temp_dir().join("superpoint-test-batching-9.onnx");
         SuperPointWeights::write_random_model(&path, 9, true, "batch-test").unwrap();
         path
     })

@@ -115,7 +115,8 @@ fn reference(
 }
 
 fn temp_model(weights: &SuperPointWeights, name: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("{name}-{}.onnx", std::process::id()));
+    // One file per test name, replaced atomically by the writer: runs do not pile up models.
+    let path = std::env::temp_dir().join(format!("superpoint-test-{name}.onnx"));
     weights
         .write_model(
             &path,

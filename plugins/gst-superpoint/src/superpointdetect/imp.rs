@@ -265,10 +265,9 @@ impl ElementImpl for SuperPointDetect {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            formats::pad_templates(&formats::caps(
-                Preference::Luma,
-                superpoint::MIN_FRAME_SIDE as i32,
-            ))
+            // Any size negotiates: a frame under MIN_FRAME_SIDE then gets an error that says so
+            // (set_caps), where a template minimum would give only "not-negotiated".
+            formats::pad_templates(&formats::caps(Preference::Luma, 1))
         });
         TEMPLATES.as_ref()
     }
@@ -326,7 +325,7 @@ impl BaseTransformImpl for SuperPointDetect {
                 superpoint::Error::Runtime(_) => gst::ResourceError::Failed,
                 _ => gst::ResourceError::OpenRead,
             };
-            gst::error_msg!(kind, ["superpointdetect cannot start: {}", e])
+            gst::error_msg!(kind, ("superpointdetect cannot start: {}", e))
         })?;
         let info = detector.model_info();
         if !info.trained {
@@ -351,7 +350,7 @@ impl BaseTransformImpl for SuperPointDetect {
             Some(path) => Some(BufWriter::new(File::create(path).map_err(|e| {
                 gst::error_msg!(
                     gst::ResourceError::OpenWrite,
-                    ["cannot create json-location {}: {}", path, e]
+                    ("cannot create json-location {}: {}", path, e)
                 )
             })?)),
             None => None,
@@ -400,6 +399,24 @@ impl BaseTransformImpl for SuperPointDetect {
                 CAT,
                 "unsupported format {:?}",
                 info.format()
+            ));
+        }
+        let min = superpoint::MIN_FRAME_SIDE as u32;
+        if info.width() < min || info.height() < min {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                (
+                    "frame {}x{} is too small: SuperPoint needs at least {min}x{min} pixels; scale it up before superpointdetect (videoscale ! video/x-raw,width=W,height=H)",
+                    info.width(),
+                    info.height()
+                )
+            );
+            return Err(gst::loggable_error!(
+                CAT,
+                "{}x{} is under {min}x{min}",
+                info.width(),
+                info.height()
             ));
         }
         gst::debug!(
@@ -458,13 +475,13 @@ impl BaseTransformImpl for SuperPointDetect {
             gst::element_imp_error!(
                 self,
                 gst::CoreError::Negotiation,
-                ["no caps before the first buffer"]
+                ("no caps before the first buffer")
             );
             return Err(gst::FlowError::NotNegotiated);
         };
         let mut state_guard = self.state.lock().unwrap();
         let Some(state) = state_guard.as_mut() else {
-            gst::element_imp_error!(self, gst::CoreError::StateChange, ["not started"]);
+            gst::element_imp_error!(self, gst::CoreError::StateChange, ("not started"));
             return Err(gst::FlowError::Flushing);
         };
         {
@@ -473,7 +490,7 @@ impl BaseTransformImpl for SuperPointDetect {
                     gst::element_imp_error!(
                         self,
                         gst::StreamError::Decode,
-                        ["cannot map the video frame"]
+                        ("cannot map the video frame")
                     );
                     gst::FlowError::Error
                 })?;
@@ -485,10 +502,10 @@ impl BaseTransformImpl for SuperPointDetect {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Format,
-                    [
+                    (
                         "negative row stride {} (bottom-up frame) is not supported: insert videoflip method=vertical-flip ! videoconvert before superpointdetect",
                         stride
-                    ]
+                    )
                 );
                 return Err(gst::FlowError::NotSupported);
             };
@@ -496,7 +513,7 @@ impl BaseTransformImpl for SuperPointDetect {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Decode,
-                    ["cannot read the first plane of the video frame"]
+                    ("cannot read the first plane of the video frame")
                 );
                 gst::FlowError::Error
             })?;
@@ -519,7 +536,7 @@ impl BaseTransformImpl for SuperPointDetect {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Failed,
-                    ["detection failed: {}", e]
+                    ("detection failed: {}", e)
                 );
                 return Err(gst::FlowError::Error);
             }

@@ -84,11 +84,11 @@ impl State {
     fn write_error(&self, e: std::io::Error) -> gst::ErrorMessage {
         gst::error_msg!(
             gst::ResourceError::Write,
-            [
+            (
                 "cannot write json-location {}: {} (check the disk space and the permissions)",
                 self.json_path.as_deref().unwrap_or_default(),
                 e
-            ]
+            )
         )
     }
 }

@@ -25,12 +25,13 @@ pub fn init() {
     });
 }
 
-/// A SuperPoint-shaped model with random weights (marked untrained), written once per process.
+/// A SuperPoint-shaped model with random weights (marked untrained), written once per process to
+/// one shared file (same content for every test process; the writer replaces it atomically), so
+/// test runs do not pile up models in the temporary folder.
 pub fn random_model() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let path =
-            std::env::temp_dir().join(format!("superpoint-test-{}.onnx", std::process::id()));
+        let path = std::env::temp_dir().join("superpoint-test-random-42.onnx");
         SuperPointWeights::write_random_model(&path, 42, true, "random-test").unwrap();
         path
     })

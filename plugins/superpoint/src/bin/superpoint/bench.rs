@@ -90,7 +90,8 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     let mut model = args.model.model.clone();
     let mut note = String::new();
     if !model.exists() {
-        model = std::env::temp_dir().join(format!("superpoint-bench-{}.onnx", std::process::id()));
+        // One shared file (same content every time; written atomically), not one per run.
+        model = std::env::temp_dir().join("superpoint-bench-random-0.onnx");
         SuperPointWeights::random(0, true)
             .write_model(
                 &model,

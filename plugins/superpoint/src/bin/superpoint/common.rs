@@ -75,3 +75,19 @@ impl ModelArgs {
         }
     }
 }
+
+/// Tells the user on stderr when `model` is marked untrained (random weights: `write-random-model`),
+/// saying what its output is still good for (`purpose`); trained models pass silently.
+pub fn warn_if_untrained(
+    model: &std::path::Path,
+    info: &superpoint::onnx::ModelInfo,
+    purpose: &str,
+) {
+    if !info.trained {
+        eprintln!(
+            "warning: {} ({}) has RANDOM, untrained weights: {purpose}",
+            model.display(),
+            info.model_id
+        );
+    }
+}

@@ -106,6 +106,11 @@ pub fn run(args: DetectArgs) -> Result<(), String> {
         args.model.detector_config(!args.no_descriptors),
     )
     .map_err(|e| e.to_string())?;
+    crate::common::warn_if_untrained(
+        &args.model.model,
+        detector.model_info(),
+        "the keypoints are meaningless (plumbing tests only)",
+    );
     if many {
         std::fs::create_dir_all(&args.json)
             .map_err(|e| format!("cannot create {}: {e}", args.json.display()))?;

@@ -194,13 +194,11 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
                 format!("{e} (give --model, or evaluate JSON files with --detections)")
             })?;
             let info = detector.model_info().clone();
-            if !info.trained {
-                eprintln!(
-                    "note: {} is marked untrained ({}): its numbers only show that the pipeline runs",
-                    args.model.model.display(),
-                    info.model_id
-                );
-            }
+            crate::common::warn_if_untrained(
+                &args.model.model,
+                &info,
+                "its numbers only show that the pipeline runs",
+            );
             let name = args.name.clone().unwrap_or_else(|| {
                 if info.model_id.is_empty() {
                     args.model
