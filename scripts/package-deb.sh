@@ -45,5 +45,6 @@ fi
 for f in target/release/libgstsuperpoint.so target/release/superpoint; do
   [ -f "$f" ] || die "$f missing: run scripts/setup.sh (or drop --no-build)"
 done
-# cargo-deb prints the path of the .deb on stdout.
-cargo deb -p gst-plugin-superpoint --no-build --locked "${deb_args[@]}"
+# cargo-deb prints the path of the .deb on stdout. --strip: installed binaries without debug info
+# (the release profile keeps line tables for backtraces in the source tree: 91 MB of CLI).
+cargo deb -p gst-plugin-superpoint --no-build --locked --strip "${deb_args[@]}"
