@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     --no-build) build=0 ;;
     --fast) deb_args+=(--fast) ;;
     --output) [ $# -ge 2 ] || die "--output needs a folder"; deb_args+=(--output "$2"); shift ;;
-    -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,13{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument $1 (use --no-build, --fast, --output DIR)" ;;
   esac
   shift

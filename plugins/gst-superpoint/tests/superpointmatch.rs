@@ -751,3 +751,27 @@ fn previous_mode_does_not_match_across_a_seek() {
         assert_eq!(f.1, MatchStatus::Ok, "{f:?}");
     }
 }
+
+#[test]
+fn a_reference_image_in_previous_mode_is_a_warning() {
+    common::init();
+    let el = gst::ElementFactory::make("superpointmatch")
+        .property_from_str("mode", "previous")
+        .property("reference-location", common::GRAF1)
+        .build()
+        .unwrap();
+    let bus = common::bus_for(&el);
+    el.set_state(gst::State::Paused).unwrap();
+    let warning = bus
+        .pop_filtered(&[gst::MessageType::Warning])
+        .expect("a warning");
+    el.set_state(gst::State::Null).unwrap();
+    let gst::MessageView::Warning(w) = warning.view() else {
+        unreachable!()
+    };
+    assert!(
+        w.error().to_string().contains("ignored in mode=previous"),
+        "{}",
+        w.error()
+    );
+}

@@ -385,11 +385,14 @@ impl BaseTransformImpl for SuperPointMatch {
                 tracker.set_reference_image(Arc::new(data));
             }
             (Some(location), MatchMode::Previous) => {
-                gst::warning!(
-                    CAT,
-                    imp = self,
-                    "reference-location {} is ignored in mode=previous (set mode=reference)",
-                    location
+                // On the bus, not only in the debug log: the user asked for something not done.
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::Settings,
+                    (
+                        "reference-location {} is ignored in mode=previous: set mode=reference to match every frame against it",
+                        location
+                    )
                 );
             }
             (None, _) => {}
