@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-use prost::Message;
 use pytorch_reader::{DType, PytorchReader};
 use sha2::{Digest, Sha256};
 
@@ -491,22 +490,14 @@ impl ImportedCheckpoint {
 
     /// Writes the ONNX model to `out`. Errors when `out` cannot be written.
     pub fn write_model(&self, out: &Path, info: &ModelInfo) -> Result<(), Error> {
-        let bytes = self.to_model(info)?.encode_to_vec();
-        std::fs::write(out, bytes)
-            .map_err(|e| Error::io(format!("cannot write {}", out.display()), e))
+        crate::onnx::write_model_file(&self.to_model(info)?, out)
     }
 }
 
 /// The source recorded in a model imported by [`ImportedCheckpoint::write_model`], or `None`
 /// for a model that was not imported (or whose layout name is unknown).
 pub fn model_source(model: &ModelProto) -> Option<CheckpointSource> {
-    let meta = |key: &str| {
-        model
-            .metadata_props
-            .iter()
-            .find(|p| p.key.as_deref() == Some(key))
-            .and_then(|p| p.value.clone())
-    };
+    let meta = |key: &str| crate::onnx::metadata(model, key);
     let layout = meta(META_SOURCE_LAYOUT)?;
     Some(CheckpointSource {
         file_name: meta(META_SOURCE_FILE)?,

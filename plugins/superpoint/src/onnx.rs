@@ -361,19 +361,7 @@ impl SuperPointWeights {
 
     /// Writes the ONNX model to `path`.
     pub fn write_model(&self, path: &Path, info: &ModelInfo) -> Result<(), Error> {
-        let bytes = self.to_model(info)?.encode_to_vec();
-        // Written beside the target, then renamed over it: a reader (another process writing the
-        // same model, an element loading it) never sees a partial file, and an interrupted write
-        // leaves the old file in place.
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(format!(".partial-{}", std::process::id()));
-        let partial = std::path::PathBuf::from(partial);
-        std::fs::write(&partial, bytes)
-            .and_then(|_| std::fs::rename(&partial, path))
-            .map_err(|e| {
-                std::fs::remove_file(&partial).ok();
-                Error::io(format!("cannot write {}", path.display()), e)
-            })
+        write_model_file(&self.to_model(info)?, path)
     }
 
     /// Writes a model with random weights ([`Self::random`] with `seed`; no descriptor head
@@ -452,15 +440,33 @@ impl SuperPointWeights {
     }
 }
 
+/// Writes `model` to `path`: beside the target first, then renamed over it, so a reader
+/// (another process writing the same model, an element loading it) never sees a partial file and
+/// an interrupted write leaves the old file in place. Errors when `path` cannot be written.
+pub fn write_model_file(model: &ModelProto, path: &Path) -> Result<(), Error> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(format!(".partial-{}", std::process::id()));
+    let partial = std::path::PathBuf::from(partial);
+    std::fs::write(&partial, model.encode_to_vec())
+        .and_then(|_| std::fs::rename(&partial, path))
+        .map_err(|e| {
+            std::fs::remove_file(&partial).ok();
+            Error::io(format!("cannot write {}", path.display()), e)
+        })
+}
+
+/// The value of the metadata entry `key` of `model`, if any.
+pub fn metadata(model: &ModelProto, key: &str) -> Option<String> {
+    model
+        .metadata_props
+        .iter()
+        .find(|p| p.key.as_deref() == Some(key))
+        .and_then(|p| p.value.clone())
+}
+
 /// Model metadata (id, trained flag, description) of a decoded model.
 pub fn model_info(model: &ModelProto) -> ModelInfo {
-    let meta = |key: &str| {
-        model
-            .metadata_props
-            .iter()
-            .find(|p| p.key.as_deref() == Some(key))
-            .and_then(|p| p.value.clone())
-    };
+    let meta = |key: &str| metadata(model, key);
     ModelInfo {
         model_id: meta(META_MODEL_ID).unwrap_or_else(|| "unknown".into()),
         trained: meta(META_TRAINED).is_none_or(|v| v != "false"),

@@ -51,8 +51,15 @@ pub struct BenchArgs {
     pub torch_python: PathBuf,
 }
 
-fn median_ms(mut f: impl FnMut() -> Result<(), String>, iterations: usize) -> Result<f64, String> {
-    f()?;
+/// Median milliseconds of `iterations` calls of `f` after `warmup` untimed calls.
+fn median_ms(
+    mut f: impl FnMut() -> Result<(), String>,
+    warmup: usize,
+    iterations: usize,
+) -> Result<f64, String> {
+    for _ in 0..warmup {
+        f()?;
+    }
     let mut times = Vec::with_capacity(iterations);
     for _ in 0..iterations.max(1) {
         let t = Instant::now();
@@ -136,6 +143,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             },
+            1,
             args.iterations,
         )?;
         drop(engine);
@@ -148,6 +156,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         let mut out = Detections::default();
         let detector_ms = median_ms(
             || det.detect(&frame, &mut out).map_err(|e| e.to_string()),
+            1,
             args.iterations,
         )?;
         drop(det);
@@ -211,6 +220,7 @@ fn compare(args: &BenchArgs, model: &Path, other: &Path) -> Result<(), String> {
             let mut out = Detections::default();
             median_ms(
                 || det.detect(&frame, &mut out).map_err(|e| e.to_string()),
+                1,
                 args.iterations,
             )
         };

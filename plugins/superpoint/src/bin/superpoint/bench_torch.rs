@@ -6,32 +6,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use superpoint::torch::{TorchDetector, TorchOptions};
 use superpoint::{Detections, Frame, PixelLayout};
 use tch::Device;
 
-use super::{BenchArgs, parse_size, tiled_gray};
-
-/// Median milliseconds of `iterations` calls of `f` after `warmup` calls.
-fn median_ms(
-    mut f: impl FnMut() -> Result<(), String>,
-    warmup: usize,
-    iterations: usize,
-) -> Result<f64, String> {
-    for _ in 0..warmup {
-        f()?;
-    }
-    let mut times = Vec::with_capacity(iterations);
-    for _ in 0..iterations.max(1) {
-        let t = Instant::now();
-        f()?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
-}
+use super::{BenchArgs, median_ms, parse_size, tiled_gray};
 
 /// `batch` uint8 frames of `w` x `h` from `image` (tiled; frame `i` shifted by `8 i` pixels),
 /// concatenated, and written to a raw file for the reference.
