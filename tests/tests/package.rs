@@ -118,50 +118,17 @@ fn deb_installs_a_plugin_that_runs_with_nothing_set() {
     let depends = text(&control);
     assert!(depends.contains("libgstreamer1.0-0"), "Depends: {depends}");
 
-    // 3. gst-inspect-1.0 finds the element in the package's plugin folder, and its default model
-    //    is the package's (found through XDG_DATA_DIRS, before the source tree's).
-    let inspect = installed("gst-inspect-1.0", &pkg, &tmp)
-        .arg("superpointdetect")
-        .output()
-        .unwrap();
-    let all = text(&inspect);
-    assert!(inspect.status.success(), "gst-inspect-1.0 failed: {all}");
-    assert!(all.contains(&plugin.display().to_string()), "{all}");
-    assert!(
-        all.contains(&format!("Default: \"{}\"", model.display())),
-        "the default model is not the package's {}: {all}",
-        model.display()
+    // 3-4. gst-inspect-1.0 finds the element in the package's plugin folder, its default model
+    //      is the package's (found through XDG_DATA_DIRS, before the source tree's), and two
+    //      frames of graf1.png through the detector load the package's ONNX Runtime.
+    let records = run_installed(
+        &|tool| installed(tool, &pkg, &tmp),
+        &plugin,
+        &model,
+        &ort,
+        &tmp,
+        2,
     );
-
-    // 4. One pipeline: two frames of graf1.png through the detector with its defaults.
-    let json = tmp.join("graf.jsonl");
-    let launch = installed("gst-launch-1.0", &pkg, &tmp)
-        .env("LD_DEBUG", "files")
-        .args(["filesrc", &format!("location={GRAF}"), "!", "pngdec", "!"])
-        .args(["videoconvert", "!", "imagefreeze", "num-buffers=2", "!"])
-        .args([
-            "superpointdetect",
-            &format!("json-location={}", json.display()),
-        ])
-        .args(["!", "fakesink", "sync=false"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&launch.stderr);
-    assert!(
-        launch.status.success(),
-        "gst-launch-1.0 failed: {}",
-        String::from_utf8_lossy(&launch.stdout)
-    );
-    assert_eq!(
-        loaded_onnxruntime(&stderr),
-        vec![ort.clone()],
-        "ONNX Runtime must come from the package"
-    );
-    let records: Vec<FrameRecord> = std::fs::read_to_string(&json)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     assert_eq!(records.len(), 2, "{records:?}");
     for r in &records {
         assert_eq!((r.width, r.height), (800, 640));
@@ -221,7 +188,24 @@ fn user_install_runs_with_nothing_set() {
             .env("GST_REGISTRY", tmp.join("registry.bin"));
         cmd
     };
-    let inspect = user("gst-inspect-1.0")
+    let records = run_installed(&user, &plugin, &model, &ort, &tmp, 1);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert!(records[0].keypoints.len() > 100, "{records:?}");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+/// What both installs must do with only the environment `tool` gives: `gst-inspect-1.0` finds
+/// the element in `plugin` with `model` as its default, and `frames` frames of graf1.png through
+/// `superpointdetect` (its defaults) run on the ONNX Runtime `ort`. Returns the JSON records.
+fn run_installed(
+    tool: &dyn Fn(&str) -> Command,
+    plugin: &Path,
+    model: &Path,
+    ort: &Path,
+    tmp: &Path,
+    frames: usize,
+) -> Vec<FrameRecord> {
+    let inspect = tool("gst-inspect-1.0")
         .arg("superpointdetect")
         .output()
         .unwrap();
@@ -230,14 +214,17 @@ fn user_install_runs_with_nothing_set() {
     assert!(all.contains(&plugin.display().to_string()), "{all}");
     assert!(
         all.contains(&format!("Default: \"{}\"", model.display())),
-        "{all}"
+        "the default model is not the installed {}: {all}",
+        model.display()
     );
     let json = tmp.join("graf.jsonl");
-    let launch = user("gst-launch-1.0")
+    let launch = tool("gst-launch-1.0")
         .env("LD_DEBUG", "files")
         .args(["filesrc", &format!("location={GRAF}"), "!", "pngdec", "!"])
-        .args(["videoconvert", "!", "imagefreeze", "num-buffers=1", "!"])
+        .args(["videoconvert", "!", "imagefreeze"])
+        .arg(format!("num-buffers={frames}"))
         .args([
+            "!",
             "superpointdetect",
             &format!("json-location={}", json.display()),
         ])
@@ -251,10 +238,12 @@ fn user_install_runs_with_nothing_set() {
     );
     assert_eq!(
         loaded_onnxruntime(&String::from_utf8_lossy(&launch.stderr)),
-        vec![ort]
+        vec![ort.to_path_buf()],
+        "ONNX Runtime must come from the install"
     );
-    let record: FrameRecord =
-        serde_json::from_str(std::fs::read_to_string(&json).unwrap().trim()).unwrap();
-    assert!(record.keypoints.len() > 100, "{record:?}");
-    std::fs::remove_dir_all(&tmp).unwrap();
+    std::fs::read_to_string(&json)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
