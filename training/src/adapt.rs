@@ -128,16 +128,17 @@ pub fn aggregate_with(
             let (warped, _) = warp_images(&views, chunk, 0.0)?;
             let heat = detect(&warped).unsqueeze(1);
             // Ignore detections near the border of each warped view.
+            let size = (h as usize, w as usize);
             let (_, mask) = grid(
                 &vec![Homography::IDENTITY; chunk.len()],
-                h as usize,
-                w as usize,
+                size,
+                size,
                 cfg.border_margin as f64,
                 dev,
             );
             // Back to the photo: photo pixel p reads the view at H p.
-            let (back, _) = sample(&(heat * &mask), chunk, 0.0);
-            let (seen, _) = sample(&mask, chunk, 0.0);
+            let (back, _) = sample(&(heat * &mask), chunk, size, 0.0);
+            let (seen, _) = sample(&mask, chunk, size, 0.0);
             sum += back.sum_dim_intlist(0, false, Kind::Float).squeeze_dim(0);
             count += seen.sum_dim_intlist(0, false, Kind::Float).squeeze_dim(0);
         }

@@ -272,6 +272,9 @@ pub struct JointConfig {
     /// The learning rate decays (cosine) to `learning_rate * lr_final_fraction` at the last step;
     /// 1 keeps it constant.
     pub lr_final_fraction: f64,
+    /// Steps of linear learning-rate warm-up before the cosine schedule (0 = none); for
+    /// fine-tuning a trained network.
+    pub lr_warmup_steps: usize,
     /// Weight of the descriptor loss (λ).
     pub lambda: f64,
     /// Descriptor objective: `hinge` (the paper's) or `infonce`.
@@ -299,6 +302,21 @@ pub struct JointConfig {
     /// When enabled, the first image of a pair is itself a random warp of the labelled crop
     /// (another patch, scale and angle at every step) instead of the crop as it is.
     pub view_homographic: HomographicConfig,
+    /// Height of the training views (both images of a pair), a multiple of 8; 0 = the labelled
+    /// crop's height. Views smaller than the crop leave room for zooming out of it.
+    pub view_height: usize,
+    /// Width of the training views; 0 = the labelled crop's width.
+    pub view_width: usize,
+    /// Zoom of each view, drawn log-uniformly in [min, max]: view pixels per crop pixel (2 = the
+    /// view shows the crop twice as large); the two views of a pair draw their own, so their
+    /// scales differ by up to max / min. [0, 0] = no zoom: each view's patch is
+    /// `patch_ratio` of the crop (the paper's augmentation).
+    pub view_zoom: [f64; 2],
+    /// Keep BatchNorm in inference mode (its running statistics, not the batch's): for
+    /// fine-tuning a network whose BatchNorm was folded into its convolutions (initialised from an
+    /// ONNX model, where BatchNorm starts as the identity), so that training starts from exactly
+    /// that network.
+    pub freeze_batchnorm: bool,
     /// Photometric augmentation (independently on both images).
     pub photometric: PhotometricConfig,
     /// Validate every this many steps (0 = never) when held-back photos are given.
@@ -316,6 +334,7 @@ impl Default for JointConfig {
             steps: 100_000,
             learning_rate: 1e-3,
             lr_final_fraction: 1.0,
+            lr_warmup_steps: 0,
             lambda: 1e-4,
             descriptor_loss: DescriptorLoss::Hinge,
             temperature: 0.1,
@@ -338,6 +357,10 @@ impl Default for JointConfig {
                 enable: false,
                 ..HomographicConfig::default()
             },
+            view_height: 0,
+            view_width: 0,
+            view_zoom: [0.0, 0.0],
+            freeze_batchnorm: false,
             photometric: PhotometricConfig {
                 motion_blur_max_kernel: 3,
                 ..PhotometricConfig::default()
@@ -346,6 +369,24 @@ impl Default for JointConfig {
             val_warps: 2,
             val_max_side: 320,
         }
+    }
+}
+
+impl JointConfig {
+    /// Size (height, width) of the training views for labelled crops of `crop` = (h, w).
+    pub fn view_size(&self, crop: (usize, usize)) -> (usize, usize) {
+        (
+            if self.view_height == 0 {
+                crop.0
+            } else {
+                self.view_height
+            },
+            if self.view_width == 0 {
+                crop.1
+            } else {
+                self.view_width
+            },
+        )
     }
 }
 
@@ -448,13 +489,54 @@ impl Config {
         c
     }
 
-    /// A named preset: `paper` (the defaults), `cpu` or `small`.
+    /// The second round of the CPU recipe (`superpoint-cpu-v2`, made with `refine` from the
+    /// first round's model): Homographic Adaptation by that model at 240x320 (random 240x320 crops
+    /// of photos resized to cover 480x640: the detail of 640-pixel images; identity + 10 warps), then joint training
+    /// from it on 120x160 views zoomed 0.5x to 2x each (scale ratios up to 4x within a pair),
+    /// rotated up to ±45° against each other, with BatchNorm frozen (the model's is folded).
+    pub fn cpu_v2() -> Self {
+        let mut c = Config::cpu();
+        c.adapt.height = 240;
+        c.adapt.width = 320;
+        c.adapt.cover_height = 480;
+        c.adapt.cover_width = 640;
+        c.adapt.num_homographies = 10;
+        c.adapt.batch_size = 11;
+        let t = &mut c.train;
+        t.view_height = 120;
+        t.view_width = 160;
+        t.view_zoom = [0.5, 2.0];
+        t.freeze_batchnorm = true;
+        t.learning_rate = 3e-4;
+        t.lr_warmup_steps = 500;
+        t.steps = 15_000;
+        t.view_homographic.params = HomographyParams {
+            perspective: 0.1,
+            scale: 0.1,
+            rotation: 0.2,
+            translation: 1.0,
+            patch_ratio: 1.0,
+        };
+        t.homographic.params = HomographyParams {
+            perspective: 0.2,
+            scale: 0.1,
+            rotation: std::f64::consts::FRAC_PI_4,
+            translation: 1.0,
+            patch_ratio: 1.0,
+        };
+        t.checkpoint_every = 100;
+        t.val_every = 500;
+        c
+    }
+
+    /// A named preset: `paper` (the defaults), `cpu`, `cpu-v2` or `small`.
     pub fn preset(name: &str) -> anyhow::Result<Self> {
         match name {
             "paper" => Ok(Config::default()),
             "cpu" => Ok(Config::cpu()),
+            "cpu-v2" => Ok(Config::cpu_v2()),
             "small" => Ok(Config::small()),
-            other => anyhow::bail!("unknown preset {other:?}: choose paper, cpu or small"),
+            other => anyhow::bail!("unknown preset {other:?}: choose paper, cpu, cpu-v2 or small"),
         }
     }
 
@@ -517,6 +599,18 @@ impl Config {
             t.temperature > 0.0 && t.negative_radius >= 0.0,
             "train: temperature > 0 and negative_radius >= 0"
         );
+        let z = t.view_zoom;
+        anyhow::ensure!(
+            z == [0.0, 0.0] || (z[0] > 0.0 && z[0] <= z[1] && z[1] <= 8.0),
+            "train.view_zoom must be [0, 0] (off) or [min, max] with 0 < min <= max <= 8, got {z:?}"
+        );
+        anyhow::ensure!(
+            (t.view_height == 0 || (t.view_height.is_multiple_of(8) && t.view_height >= 32))
+                && (t.view_width == 0 || (t.view_width.is_multiple_of(8) && t.view_width >= 32)),
+            "train.view_height and view_width must be 0 (the crop size) or multiples of 8 of at least 32, got {}x{}",
+            t.view_width,
+            t.view_height
+        );
         anyhow::ensure!(
             t.val_warps > 0 && t.val_max_side >= 64,
             "train: val_warps > 0 and val_max_side >= 64"
@@ -575,11 +669,12 @@ mod tests {
         c.validate().unwrap();
         Config::small().validate().unwrap();
         Config::cpu().validate().unwrap();
+        Config::cpu_v2().validate().unwrap();
         assert!(
             Config::preset("gpu")
                 .unwrap_err()
                 .to_string()
-                .contains("paper, cpu or small")
+                .contains("paper, cpu, cpu-v2 or small")
         );
     }
 

@@ -1,6 +1,6 @@
-//! Joint SuperPoint training on photos with pseudo-labels: each photo crop and a randomly warped
-//! copy go through the network together; the loss is the detector cross-entropy on both plus
-//! λ times the descriptor hinge loss between them.
+//! Joint SuperPoint training on photos with pseudo-labels: two views of each photo crop
+//! ([`crate::pairs`]) go through the network together; the loss is the detector cross-entropy on
+//! both plus λ times the descriptor loss between them (the paper's hinge loss or InfoNCE).
 
 use std::path::{Path, PathBuf};
 
@@ -8,167 +8,21 @@ use anyhow::Context;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use rayon::prelude::*;
-use superpoint::Homography;
-use superpoint::onnx::CELL;
-use tch::{Device, Kind, Tensor};
 
 use crate::adapt::PseudoLabels;
-use crate::augment::photometric;
 use crate::config::{Config, DescriptorLoss, JointConfig};
 use crate::losses::{
-    DescriptorLossParams, InfoNceParams, cell_targets, cell_valid, correspondences,
-    descriptor_loss, detector_loss, infonce_loss, sample_at,
+    DescriptorLossParams, InfoNceParams, correspondences, descriptor_loss, detector_loss,
+    infonce_loss, sample_at,
 };
-use crate::magicpoint::sample_homographies;
 use crate::model::SuperPointNet;
-use crate::optim::Adam;
-use crate::optim::cosine_lr;
+use crate::optim::{Adam, warmup_cosine_lr};
+use crate::pairs::{PairBatch, pair_batch};
+use crate::runlog::{CheckpointState, save_weights};
 use crate::runtime::Runtime;
 use crate::stage::{Stage, StageOptions};
 use crate::synth::mix;
-use crate::validate::Validator;
-use crate::warp::{warp_images, warp_points};
-
-/// A batch of image pairs.
-#[derive(Debug)]
-pub struct PairBatch {
-    /// `[2B, 1, H, W]`: the B augmented first images, then their B augmented warped copies.
-    pub images: Tensor,
-    /// `[B, Hc, Wc]` targets of the first images.
-    pub targets1: Tensor,
-    /// `[B, Hc, Wc]` targets of the warped copies.
-    pub targets2: Tensor,
-    /// `[B, Hc, Wc]` valid cells of the first images.
-    pub valid1: Tensor,
-    /// `[B, Hc, Wc]` valid cells of the warped copies.
-    pub valid2: Tensor,
-    /// Homographies from first image to warped copy (pixels to pixels).
-    pub homs: Vec<Homography>,
-    /// `[B, N, 2]` one point per cell of the first images (x, y pixels), jittered in the cell.
-    pub points1: Tensor,
-    /// `[B, N, 2]` the same points in the warped copies.
-    pub points2: Tensor,
-    /// `[B, N]` 1 where a point and its image both have source pixels.
-    pub points_valid: Tensor,
-}
-
-/// One point per 8x8 cell of a `width` x `height` image, uniformly inside the cell, mapped by each
-/// homography; valid where both masks (`[B, 1, H, W]`, host copies taken here) are set.
-fn cell_points(
-    homs: &[Homography],
-    mask1: &Tensor,
-    mask2: &Tensor,
-    height: usize,
-    width: usize,
-    rng: &mut Pcg64,
-    device: Device,
-) -> anyhow::Result<(Tensor, Tensor, Tensor)> {
-    let (hc, wc) = (height / CELL, width / CELL);
-    let n = hc * wc;
-    let host = |m: &Tensor| -> anyhow::Result<Vec<f32>> {
-        Ok(Vec::<f32>::try_from(
-            m.to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1),
-        )?)
-    };
-    let (m1, m2) = (host(mask1)?, host(mask2)?);
-    let at = |m: &[f32], b: usize, x: f64, y: f64| -> bool {
-        let (rx, ry) = (x.round(), y.round());
-        rx >= 0.0
-            && ry >= 0.0
-            && rx <= (width - 1) as f64
-            && ry <= (height - 1) as f64
-            && m[(b * height + ry as usize) * width + rx as usize] > 0.5
-    };
-    let (mut p1, mut p2, mut valid) = (
-        Vec::with_capacity(homs.len() * n * 2),
-        Vec::with_capacity(homs.len() * n * 2),
-        Vec::with_capacity(homs.len() * n),
-    );
-    for (b, h) in homs.iter().enumerate() {
-        for i in 0..n {
-            let x = ((i % wc) * CELL) as f64 + rng.random_range(0.0..CELL as f64 - 1.0);
-            let y = ((i / wc) * CELL) as f64 + rng.random_range(0.0..CELL as f64 - 1.0);
-            let (wx, wy) = h.apply(x, y).unwrap_or((-1e6, -1e6));
-            let ok = at(&m1, b, x, y) && at(&m2, b, wx, wy);
-            p1.extend([x as f32, y as f32]);
-            // Far-away stand-ins keep invalid points out of every neighbourhood test.
-            p2.extend(if ok {
-                [wx as f32, wy as f32]
-            } else {
-                [-1e4, -1e4]
-            });
-            valid.push(if ok { 1f32 } else { 0.0 });
-        }
-    }
-    let (b, n) = (homs.len() as i64, n as i64);
-    Ok((
-        Tensor::from_slice(&p1).view([b, n, 2]).to_device(device),
-        Tensor::from_slice(&p2).view([b, n, 2]).to_device(device),
-        Tensor::from_slice(&valid).view([b, n]).to_device(device),
-    ))
-}
-
-/// Builds a pair batch from grey crops (values in [0, 1], `height` x `width`) and their labels:
-/// the first image is the crop, or a random warp of it when `cfg.view_homographic` is enabled
-/// (a new patch, scale and angle at every step), the second a random warp by `cfg.homographic`.
-pub fn pair_batch(
-    crops: &[&[f32]],
-    labels: &[Vec<[f32; 2]>],
-    height: usize,
-    width: usize,
-    cfg: &JointConfig,
-    rng: &mut Pcg64,
-    device: Device,
-) -> anyhow::Result<PairBatch> {
-    let b = crops.len();
-    let images = crate::magicpoint::images_tensor(crops, height, width, device);
-    let margin = cfg.homographic.valid_border_margin as f64;
-    let (view1, mask1, h1) = if cfg.view_homographic.enable {
-        let h1 = sample_homographies(b, width, height, &cfg.view_homographic, rng);
-        let (v, m) = warp_images(&images, &h1, margin)?;
-        (v, m, h1)
-    } else {
-        let ones = Tensor::ones(
-            [b as i64, 1, height as i64, width as i64],
-            (Kind::Float, device),
-        );
-        (images.shallow_clone(), ones, vec![Homography::IDENTITY; b])
-    };
-    let h2 = sample_homographies(b, width, height, &cfg.homographic, rng);
-    let (view2, mask2) = warp_images(&images, &h2, margin)?;
-    let homs = h1
-        .iter()
-        .zip(&h2)
-        .map(|(a, c)| {
-            a.inverse()
-                .map(|ai| c.compose(&ai))
-                .ok_or_else(|| anyhow::anyhow!("singular homography {:?}", a.0))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let warp_all = |hs: &[Homography]| -> Vec<Vec<[f32; 2]>> {
-        labels
-            .iter()
-            .zip(hs)
-            .map(|(p, h)| warp_points(p, h, width, height))
-            .collect()
-    };
-    let (pts1, pts2) = (warp_all(&h1), warp_all(&h2));
-    let (points1, points2, points_valid) =
-        cell_points(&homs, &mask1, &mask2, height, width, rng, device)?;
-    let a1 = photometric(&view1, &cfg.photometric, rng);
-    let a2 = photometric(&view2, &cfg.photometric, rng);
-    Ok(PairBatch {
-        images: Tensor::cat(&[a1, a2], 0),
-        targets1: cell_targets(&pts1, height, width, rng, device),
-        targets2: cell_targets(&pts2, height, width, rng, device),
-        valid1: cell_valid(&mask1),
-        valid2: cell_valid(&mask2),
-        homs,
-        points1,
-        points2,
-        points_valid,
-    })
-}
+use crate::validate::{ValFigures, ValidationData, Validator};
 
 /// Loss terms of one step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -192,7 +46,7 @@ pub fn joint_step(
 ) -> anyhow::Result<JointLosses> {
     let b = batch.homs.len() as i64;
     adam.zero_grad();
-    let out = net.forward_t(&batch.images, true);
+    let out = net.forward_t(&batch.images, !cfg.freeze_batchnorm);
     let desc = out
         .descriptors
         .as_ref()
@@ -253,7 +107,7 @@ pub fn train(
     init: Option<&Path>,
     out: &Path,
     resume: bool,
-    val_photos: Option<&Path>,
+    val: &ValidationData<'_>,
 ) -> anyhow::Result<PathBuf> {
     cfg.validate()?;
     let t = &cfg.train;
@@ -287,19 +141,21 @@ pub fn train(
     };
     let mut adam = Adam::new(&net.vs, t.learning_rate);
     let start = stage.restore("train", &mut net, &mut adam)?;
-    let mut validator = match val_photos {
-        Some(dir) if t.val_every > 0 => Some(Validator::new(
-            dir,
+    let mut validator = match t.val_every > 0 && !val.is_empty() {
+        true => Some(Validator::new(
+            val,
             out,
             t,
             (h, w),
             resume.then_some(start),
             rt.device,
         )?),
-        _ => None,
+        false => None,
     };
+    let mut best = BestCheckpoint::open(out);
     if let Some(v) = validator.as_mut().filter(|_| start == 0) {
-        v.run(&net, 0)?;
+        let f = v.run(&net, 0)?;
+        best.offer(&net, 0, &f)?;
     }
     let opts = StageOptions {
         name: "train",
@@ -323,44 +179,77 @@ pub fn train(
             let batch_crops: Vec<&[f32]> = idx.iter().map(|&i| crops[i].as_slice()).collect();
             let batch_pts: Vec<Vec<[f32; 2]>> = idx.iter().map(|&i| points[i].clone()).collect();
             let batch = pair_batch(&batch_crops, &batch_pts, h, w, t, &mut rng, rt.device)?;
-            adam.lr = cosine_lr(t.learning_rate, t.lr_final_fraction, step, t.steps);
+            adam.lr = warmup_cosine_lr(
+                t.learning_rate,
+                t.lr_final_fraction,
+                t.lr_warmup_steps,
+                step,
+                t.steps,
+            );
             let l = joint_step(net, adam, &batch, t)?;
             Ok(vec![l.total, l.detector, l.detector_warped, l.descriptor])
         },
         |done, net| match validator.as_mut() {
-            Some(v) if done % t.val_every == 0 || done == t.steps => v.run(net, done).map(|_| ()),
+            Some(v) if done % t.val_every == 0 || done == t.steps => {
+                let f = v.run(net, done)?;
+                best.offer(net, done, &f)
+            }
             _ => Ok(()),
         },
     )?;
     Ok(ckpt)
 }
 
-/// Mean of the descriptor dot products of corresponding and of non-corresponding cells for a pair
-/// batch (a quick check that descriptors learn to match).
-pub fn descriptor_separation(
-    net: &SuperPointNet,
-    batch: &PairBatch,
-    cell_radius: f64,
-) -> anyhow::Result<(f64, f64)> {
-    let b = batch.homs.len() as i64;
-    tch::no_grad(|| {
-        let out = net.forward_t(&batch.images, false);
-        let d = out.descriptors.context("no descriptor head")?;
-        let (_, c, hc, wc) = d.size4()?;
-        let n = hc * wc;
-        let d1 = d.narrow(0, 0, b).view([b, c, n]).transpose(1, 2);
-        let d2 = d.narrow(0, b, b).view([b, c, n]);
-        let dot = d1.bmm(&d2);
-        let s = correspondences(
-            &batch.homs,
-            hc as usize,
-            wc as usize,
-            cell_radius,
-            d.device(),
+/// The best network so far by the real-pair validation score ([`ValFigures::real_score`]):
+/// `out/best/` holds its weights, `state.json` and `val.json` (step, score, figures). A resumed run
+/// reads the score to beat from there.
+#[derive(Debug)]
+struct BestCheckpoint {
+    dir: PathBuf,
+    score: Option<f64>,
+}
+
+/// Contents of `best/val.json`.
+#[derive(Debug, serde::Serialize)]
+struct BestRecord<'a> {
+    step: usize,
+    score: f64,
+    figures: &'a ValFigures,
+}
+
+impl BestCheckpoint {
+    fn open(out: &Path) -> Self {
+        let dir = out.join("best");
+        let score = std::fs::read_to_string(dir.join("val.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["score"].as_f64());
+        BestCheckpoint { dir, score }
+    }
+
+    fn offer(&mut self, net: &SuperPointNet, step: usize, f: &ValFigures) -> anyhow::Result<()> {
+        let Some(score) = f.real_score() else {
+            return Ok(());
+        };
+        if self.score.is_some_and(|b| score <= b) {
+            return Ok(());
+        }
+        let state = CheckpointState {
+            stage: "train".into(),
+            step,
+            descriptor: true,
+        };
+        let record = serde_json::to_string_pretty(&BestRecord {
+            step,
+            score,
+            figures: f,
+        })?;
+        save_weights(&self.dir, net, &state, &[("val.json", record)])?;
+        println!(
+            "[train] best real-pair score so far ({score:.3}) at step {step}: {}",
+            self.dir.display()
         );
-        let pos = (&dot * &s).sum(Kind::Float) / s.sum(Kind::Float).clamp_min(1.0);
-        let ns = -&s + 1.0;
-        let neg = (&dot * &ns).sum(Kind::Float) / ns.sum(Kind::Float).clamp_min(1.0);
-        Ok((pos.double_value(&[]), neg.double_value(&[])))
-    })
+        self.score = Some(score);
+        Ok(())
+    }
 }

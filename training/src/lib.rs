@@ -4,13 +4,16 @@
 
 pub mod adapt;
 pub mod augment;
+pub mod batch;
 pub mod config;
+pub mod detector_eval;
 pub mod export;
 pub mod joint;
 pub mod losses;
 pub mod magicpoint;
 pub mod model;
 pub mod optim;
+pub mod pairs;
 pub mod photos;
 pub mod pipeline;
 pub mod plot;

@@ -5,9 +5,11 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use superpoint_train::config::Config;
+use superpoint_train::runlog::LossLog;
 use superpoint_train::runtime::{Runtime, parse_device};
 use superpoint_train::synth;
-use superpoint_train::{adapt, joint, magicpoint, photos, pipeline};
+use superpoint_train::validate::ValidationData;
+use superpoint_train::{adapt, detector_eval, joint, magicpoint, photos, pipeline};
 use tch::Device;
 
 #[derive(Parser, Debug)]
@@ -44,7 +46,7 @@ enum Cmd {
         #[arg(long)]
         small: bool,
         /// A named configuration: paper (the defaults), cpu (the whole recipe in about two hours
-        /// on two CPU cores) or small.
+        /// on two CPU cores), cpu-v2 (its second round, for `refine`) or small.
         #[arg(long)]
         preset: Option<String>,
     },
@@ -139,6 +141,43 @@ enum Cmd {
         /// synthetic pairs through the library's metrics, written to val.csv and val.png.
         #[arg(long)]
         val_photos: Option<PathBuf>,
+        /// Real pairs with true homographies (HPatches layout; repeatable) to validate on every
+        /// train.val_every steps; the best checkpoint there (H@1 + H@3 + MMA@3) is kept in
+        /// OUT/best. Never train on them.
+        #[arg(long)]
+        val_pairs: Vec<PathBuf>,
+    },
+    /// A further round from a trained SuperPoint (the paper's second round of Homographic
+    /// Adaptation): adapt the photos with MODEL, train from MODEL, export the best checkpoint on
+    /// --val-pairs (else the last) to OUT/superpoint.onnx. Resumes when run again.
+    Refine {
+        /// The trained SuperPoint (.onnx, checkpoint folder or .safetensors).
+        #[arg(long)]
+        model: PathBuf,
+        /// A named configuration instead of --config (e.g. cpu-v2).
+        #[arg(long)]
+        preset: Option<String>,
+        /// Photos for adaptation and joint training (searched recursively).
+        #[arg(long)]
+        photos: PathBuf,
+        /// Only photos with this licence_class in PHOTOS/MANIFEST.tsv.
+        #[arg(long)]
+        licence: Option<String>,
+        /// Leave out photos under a folder (or file) of this name; repeatable.
+        #[arg(long)]
+        exclude: Vec<String>,
+        /// Held-back photos to validate on (see `train --val-photos`).
+        #[arg(long)]
+        val_photos: Option<PathBuf>,
+        /// Real pairs to validate on and choose the checkpoint by (see `train --val-pairs`).
+        #[arg(long)]
+        val_pairs: Vec<PathBuf>,
+        /// Model identifier of the export.
+        #[arg(long, default_value = "superpoint-refined")]
+        model_id: String,
+        /// Output folder (adapt/, superpoint/, superpoint.onnx).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Export a checkpoint to ONNX (BatchNorm folded) and check it against ONNX Runtime.
     Export {
@@ -193,6 +232,9 @@ enum Cmd {
         /// Held-back photos to validate joint training on (see `train --val-photos`).
         #[arg(long)]
         val_photos: Option<PathBuf>,
+        /// Real pairs to validate joint training on (see `train --val-pairs`).
+        #[arg(long)]
+        val_pairs: Vec<PathBuf>,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -290,8 +332,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             cfg.validate()?;
             let net = rt.load_net(&model, None)?;
-            let report = magicpoint::evaluate(&net, &cfg.synth, &cfg.eval)?;
-            magicpoint::write_report(&report, &out)?;
+            let report = detector_eval::evaluate(&net, &cfg.synth, &cfg.eval)?;
+            detector_eval::write_report(&report, &out)?;
             pipeline::print_eval(&report, &out);
         }
         Cmd::Adapt {
@@ -335,19 +377,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             resume,
             steps,
             val_photos,
+            val_pairs,
         } => {
             if let Some(s) = steps {
                 cfg.train.steps = s;
             }
-            joint::train(
-                &cfg,
-                &rt,
-                &labels,
-                init.as_deref(),
-                &out,
-                resume,
-                val_photos.as_deref(),
-            )?;
+            let val = ValidationData {
+                photos: val_photos.as_deref(),
+                pairs: &val_pairs,
+            };
+            joint::train(&cfg, &rt, &labels, init.as_deref(), &out, resume, &val)?;
+        }
+        Cmd::Refine {
+            model,
+            preset,
+            photos: dir,
+            licence,
+            exclude,
+            val_photos,
+            val_pairs,
+            model_id,
+            out,
+        } => {
+            if let Some(p) = preset {
+                cfg = Config::preset(&p)?;
+            }
+            let sel = pipeline::PhotoSelection {
+                dir: Some(&dir),
+                licence: licence.as_deref(),
+                exclude: &exclude,
+                val_photos: val_photos.as_deref(),
+                val_pairs: &val_pairs,
+            };
+            pipeline::refine(&cfg, &rt, &model, &out, &sel, &model_id)?;
         }
         Cmd::Plot {
             csv,
@@ -357,35 +419,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             log_y,
             out,
         } => {
-            let text = std::fs::read_to_string(&csv)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", csv.display()))?;
-            let mut lines = text.lines();
-            let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-            let rows: Vec<Vec<f64>> = lines
-                .map(|l| l.split(',').filter_map(|v| v.parse().ok()).collect())
-                .filter(|r: &Vec<f64>| r.len() == header.len())
-                .collect();
+            let log = LossLog::read(&csv)?;
             let wanted: Vec<&str> = if columns.is_empty() {
-                header.iter().skip(1).copied().collect()
+                log.columns().iter().skip(1).map(String::as_str).collect()
             } else {
                 columns.iter().map(String::as_str).collect()
             };
-            let series = wanted
-                .iter()
-                .map(|name| {
-                    let i = header.iter().position(|h| h == name).ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "{} has no column {name:?} (columns: {header:?})",
-                            csv.display()
-                        )
-                    })?;
-                    Ok(superpoint_train::plot::Series::new(
-                        name.to_string(),
-                        rows.iter().map(|r| (r[0], r[i])).collect(),
-                    ))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            superpoint_train::plot::line_chart(&out, &title, header[0], &y_label, &series, log_y)?;
+            log.plot(&out, &title, &wanted, &y_label, log_y)?;
             println!("plot: wrote {}", out.display());
         }
         Cmd::Export {
@@ -421,6 +461,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             preset,
             exclude,
             val_photos,
+            val_pairs,
         } => {
             if small {
                 cfg = Config::small();
@@ -433,6 +474,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 licence: licence.as_deref(),
                 exclude: &exclude,
                 val_photos: val_photos.as_deref(),
+                val_pairs: &val_pairs,
             };
             pipeline::pipeline(&cfg, &rt, &out, &photos, small)?;
         }

@@ -16,6 +16,25 @@ pub fn cosine_lr(base: f64, final_fraction: f64, step: usize, steps: usize) -> f
     base * (final_fraction + (1.0 - final_fraction) * cos)
 }
 
+/// [`cosine_lr`] after a linear warm-up from `base / warmup` to `base` over the first `warmup`
+/// steps (Goyal et al., "Accurate, Large Minibatch SGD", 2017): Adam's first updates move every
+/// weight by about the learning rate whatever its gradient, which would undo much of a trained
+/// network being fine-tuned.
+pub fn warmup_cosine_lr(
+    base: f64,
+    final_fraction: f64,
+    warmup: usize,
+    step: usize,
+    steps: usize,
+) -> f64 {
+    let cosine = cosine_lr(base, final_fraction, step, steps);
+    if step < warmup {
+        cosine * (step + 1) as f64 / warmup as f64
+    } else {
+        cosine
+    }
+}
+
 /// Adam (Kingma & Ba), no weight decay.
 #[derive(Debug)]
 pub struct Adam {
@@ -145,6 +164,13 @@ mod tests {
         assert!((cosine_lr(1e-3, 0.1, 50, 100) - 0.55e-3).abs() < 1e-12);
         assert!((cosine_lr(1e-3, 0.1, 100, 100) - 1e-4).abs() < 1e-12);
         assert_eq!(cosine_lr(1e-3, 1.0, 70, 100), 1e-3);
+        assert!((warmup_cosine_lr(1e-3, 1.0, 10, 0, 100) - 1e-4).abs() < 1e-15);
+        assert!((warmup_cosine_lr(1e-3, 1.0, 10, 4, 100) - 5e-4).abs() < 1e-15);
+        assert_eq!(
+            warmup_cosine_lr(1e-3, 0.1, 10, 50, 100),
+            cosine_lr(1e-3, 0.1, 50, 100)
+        );
+        assert_eq!(warmup_cosine_lr(1e-3, 0.1, 0, 0, 100), 1e-3);
     }
     use tch::Device;
 

@@ -1,7 +1,7 @@
 //! `pipeline`: every stage of the recipe end to end, and the helpers the CLI's subcommands share
 //! with it (previews, evaluation printout, export with the ONNX Runtime check).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -13,7 +13,8 @@ use crate::config::Config;
 use crate::model::SuperPointNet;
 use crate::runtime::Runtime;
 use crate::synth::{self, preview_rgb};
-use crate::{adapt, export, joint, magicpoint, photos};
+use crate::validate::ValidationData;
+use crate::{adapt, detector_eval, export, joint, magicpoint, photos};
 
 /// Writes `count` Synthetic Shapes previews (labels drawn) into `dir`.
 pub fn write_previews(
@@ -36,7 +37,7 @@ pub fn write_previews(
 }
 
 /// Prints a MagicPoint evaluation report.
-pub fn print_eval(r: &magicpoint::EvalReport, out: &Path) {
+pub fn print_eval(r: &detector_eval::EvalReport, out: &Path) {
     println!(
         "[eval-magicpoint] {} images: AP {:.4}, mAP over primitives {:.4}, localisation error {:.2} px, precision/recall at 0.015: {:.3}/{:.3}",
         r.images,
@@ -131,6 +132,116 @@ pub struct PhotoSelection<'a> {
     pub exclude: &'a [String],
     /// Held-back photos for validation during joint training.
     pub val_photos: Option<&'a Path>,
+    /// Real pairs (HPatches layout) for validation during joint training; they choose the best
+    /// checkpoint.
+    pub val_pairs: &'a [PathBuf],
+}
+
+impl PhotoSelection<'_> {
+    fn validation(&self) -> ValidationData<'_> {
+        ValidationData {
+            photos: self.val_photos,
+            pairs: self.val_pairs,
+        }
+    }
+}
+
+/// Homographic Adaptation of the selected photos by `net` into `dir/labels.json`, unless that file
+/// exists already (a resumed run reuses it). `small` allows rendered stand-in photos.
+fn adapt_stage(
+    cfg: &Config,
+    net: &SuperPointNet,
+    model_name: &str,
+    dir: &Path,
+    sel: &PhotoSelection<'_>,
+    small: bool,
+) -> anyhow::Result<PathBuf> {
+    let labels_file = dir.join("labels.json");
+    if labels_file.is_file() {
+        println!("[pipeline] reusing {}", labels_file.display());
+        return Ok(labels_file);
+    }
+    let photo_dir = match sel.dir {
+        Some(d) => d.to_path_buf(),
+        None => {
+            anyhow::ensure!(
+                small,
+                "this needs --photos DIR (only pipeline --small can run on stand-in images)"
+            );
+            let d = dir.with_file_name("standin-photos");
+            standin_photos(cfg, &d, cfg.adapt.max_photos.max(8))?;
+            println!(
+                "[pipeline] no --photos: rendered stand-in images into {}",
+                d.display()
+            );
+            d
+        }
+    };
+    let list = photos::exclude(photos::list_photos(&photo_dir, sel.licence)?, sel.exclude);
+    anyhow::ensure!(!list.is_empty(), "no photos left after --exclude");
+    adapt::adapt(net, model_name, &list, &cfg.adapt, dir, 8)?;
+    Ok(labels_file)
+}
+
+/// A further round of the recipe from a trained SuperPoint `model` (checkpoint or ONNX file), the
+/// paper's second round of Homographic Adaptation: the photos labelled by `model`
+/// (`out/adapt/labels.json`), joint training initialised from it (`out/superpoint/`), and the
+/// export of the best checkpoint on the real validation pairs (`out/superpoint/best/`, else the
+/// last checkpoint) to `out/superpoint.onnx` as `model_id`. Run again with the same `out`, it
+/// resumes. Returns the exported file.
+pub fn refine(
+    cfg: &Config,
+    rt: &Runtime,
+    model: &Path,
+    out: &Path,
+    sel: &PhotoSelection<'_>,
+    model_id: &str,
+) -> anyhow::Result<PathBuf> {
+    cfg.validate()?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let t = Instant::now();
+    let labels = {
+        let net = rt.load_net(model, Some(true))?;
+        adapt_stage(
+            cfg,
+            &net,
+            &model.display().to_string(),
+            &out.join("adapt"),
+            sel,
+            false,
+        )?
+    };
+    println!("[refine] adapt: {:.1} s", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let sp_dir = out.join("superpoint");
+    let resume = sp_dir.join("checkpoint").exists();
+    let last = joint::train(
+        cfg,
+        rt,
+        &labels,
+        Some(model),
+        &sp_dir,
+        resume,
+        &sel.validation(),
+    )?;
+    println!("[refine] train: {:.1} s", t.elapsed().as_secs_f64());
+    let best = sp_dir.join("best");
+    let chosen = if best.is_dir() { best } else { last };
+    let onnx = out.join("superpoint.onnx");
+    let net = SuperPointNet::load(&chosen, Device::Cpu, None)?;
+    export_checked(
+        &net,
+        &onnx,
+        model_id,
+        &format!(
+            "SuperPoint refined by superpoint-train refine from {} ({})",
+            model.display(),
+            chosen.display()
+        ),
+        true,
+        (cfg.adapt.height, cfg.adapt.width),
+    )?;
+    Ok(onnx)
 }
 
 /// First and last rows of a loss CSV (`step,values...`), as written.
@@ -207,8 +318,8 @@ pub fn pipeline(
 
     let t = Instant::now();
     let mp = rt.load_net(&mp_ckpt, None)?;
-    let report = magicpoint::evaluate(&mp, &cfg.synth, &cfg.eval)?;
-    magicpoint::write_report(&report, &mp_dir.join("eval"))?;
+    let report = detector_eval::evaluate(&mp, &cfg.synth, &cfg.eval)?;
+    detector_eval::write_report(&report, &mp_dir.join("eval"))?;
     print_eval(&report, &mp_dir.join("eval"));
     stage("eval_magicpoint", t);
 
@@ -225,30 +336,7 @@ pub fn pipeline(
     stage("export_magicpoint", t);
 
     let t = Instant::now();
-    let labels_file = out.join("adapt/labels.json");
-    if labels_file.is_file() {
-        println!("[pipeline] reusing {}", labels_file.display());
-    } else {
-        let photo_dir = match sel.dir {
-            Some(d) => d.to_path_buf(),
-            None => {
-                anyhow::ensure!(
-                    small,
-                    "pipeline needs --photos DIR (only --small can run on stand-in images)"
-                );
-                let d = out.join("standin-photos");
-                standin_photos(cfg, &d, cfg.adapt.max_photos.max(8))?;
-                println!(
-                    "[pipeline] no --photos: rendered stand-in images into {}",
-                    d.display()
-                );
-                d
-            }
-        };
-        let list = photos::exclude(photos::list_photos(&photo_dir, sel.licence)?, sel.exclude);
-        anyhow::ensure!(!list.is_empty(), "no photos left after --exclude");
-        adapt::adapt(&mp, "magicpoint", &list, &cfg.adapt, &out.join("adapt"), 8)?;
-    }
+    let labels_file = adapt_stage(cfg, &mp, "magicpoint", &out.join("adapt"), sel, small)?;
     stage("adapt", t);
 
     let t = Instant::now();
@@ -261,7 +349,7 @@ pub fn pipeline(
         Some(&mp_ckpt),
         &sp_dir,
         resume,
-        sel.val_photos,
+        &sel.validation(),
     )?;
     stage("train", t);
 

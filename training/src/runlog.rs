@@ -117,6 +117,27 @@ impl LossLog {
         })
     }
 
+    /// Opens an existing CSV written by a stage (`loss.csv`, `val.csv`) for reading and plotting.
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let header = text.lines().next().unwrap_or_default();
+        anyhow::ensure!(
+            header.starts_with("step,"),
+            "{} is not a training CSV (its first column must be `step`)",
+            path.display()
+        );
+        Ok(LossLog {
+            path: path.to_path_buf(),
+            columns: header.split(',').map(str::to_string).collect(),
+        })
+    }
+
+    /// Column names, `step` first.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
     /// Appends one row (step first).
     pub fn append(&self, step: usize, values: &[f64]) -> anyhow::Result<()> {
         anyhow::ensure!(
@@ -160,22 +181,34 @@ impl LossLog {
         log_y: bool,
     ) -> anyhow::Result<()> {
         let rows = self.rows()?;
-        let series: Vec<Series> = which
+        let series = which
             .iter()
-            .filter_map(|name| {
+            .map(|name| {
                 let idx = self
                     .columns
                     .iter()
-                    .position(|c| c == name)?
-                    .checked_sub(1)?;
-                Some(Series::new(
+                    .position(|c| c == name)
+                    .and_then(|i| i.checked_sub(1))
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{} has no column {name:?} (columns: {})",
+                            self.path.display(),
+                            self.columns.join(", ")
+                        )
+                    })?;
+                // Figures a run did not measure are NaN: left out of the chart.
+                Ok(Series::new(
                     name.to_string(),
                     rows.iter()
                         .filter_map(|(s, v)| v.get(idx).map(|y| (*s as f64, *y)))
+                        .filter(|p| p.1.is_finite())
                         .collect(),
                 ))
             })
-            .collect();
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .into_iter()
+            .filter(|s| !s.points.is_empty())
+            .collect::<Vec<_>>();
         line_chart(png, title, "step", y_label, &series, log_y)
     }
 }
@@ -204,22 +237,54 @@ pub fn save_checkpoint(
     adam: &Adam,
     state: &CheckpointState,
 ) -> anyhow::Result<()> {
+    replace_dir(dir, |tmp| {
+        write_weights_and_state(tmp, net, state)?;
+        adam.save(&tmp.join(ADAM_FILE))
+    })
+}
+
+/// Writes weights and `state.json` (no optimiser state: not resumable, but a model for `export`,
+/// `train --init` and `adapt --model`) into `dir`, atomically like [`save_checkpoint`], plus the
+/// `extra` files (name, contents).
+pub fn save_weights(
+    dir: &Path,
+    net: &SuperPointNet,
+    state: &CheckpointState,
+    extra: &[(&str, String)],
+) -> anyhow::Result<()> {
+    replace_dir(dir, |tmp| {
+        write_weights_and_state(tmp, net, state)?;
+        for (name, text) in extra {
+            std::fs::write(tmp.join(name), text)
+                .with_context(|| format!("cannot write {}", tmp.join(name).display()))?;
+        }
+        Ok(())
+    })
+}
+
+fn write_weights_and_state(
+    dir: &Path,
+    net: &SuperPointNet,
+    state: &CheckpointState,
+) -> anyhow::Result<()> {
+    net.save(&dir.join(WEIGHTS_FILE))?;
+    std::fs::write(dir.join(STATE_FILE), serde_json::to_string_pretty(state)?)
+        .with_context(|| format!("cannot write {}", dir.join(STATE_FILE).display()))
+}
+
+/// Fills a temporary sibling of `dir` with `fill`, then replaces `dir` by it.
+fn replace_dir(dir: &Path, fill: impl FnOnce(&Path) -> anyhow::Result<()>) -> anyhow::Result<()> {
     let tmp = dir.with_extension("tmp");
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).with_context(|| format!("cannot clear {}", tmp.display()))?;
     }
     std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    net.save(&tmp.join(WEIGHTS_FILE))?;
-    adam.save(&tmp.join(ADAM_FILE))?;
-    std::fs::write(tmp.join(STATE_FILE), serde_json::to_string_pretty(state)?)
-        .with_context(|| format!("cannot write {}", tmp.join(STATE_FILE).display()))?;
+    fill(&tmp)?;
     if dir.exists() {
         std::fs::remove_dir_all(dir)
             .with_context(|| format!("cannot replace {}", dir.display()))?;
     }
-    std::fs::rename(&tmp, dir)
-        .with_context(|| format!("cannot move checkpoint to {}", dir.display()))?;
-    Ok(())
+    std::fs::rename(&tmp, dir).with_context(|| format!("cannot move {} into place", dir.display()))
 }
 
 /// Reads `state.json` of a checkpoint directory.

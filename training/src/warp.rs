@@ -4,17 +4,19 @@
 use superpoint::Homography;
 use tch::{Device, Kind, Tensor};
 
-/// Sampling grid `[B, H, W, 2]` (normalised, `align_corners = false`) reading, for each output
-/// pixel `p`, the input at `maps[b](p)`; also the pixel coordinates' validity `[B, 1, H, W]`
-/// (1 where the source position lies inside the input, at least `margin` pixels from its border).
+/// Sampling grid `[B, H, W, 2]` for an `out` = (H, W) output (normalised, `align_corners =
+/// false`) reading, for each output pixel `p`, the `input` = (height, width) image at
+/// `maps[b](p)`; also the pixel coordinates' validity `[B, 1, H, W]` (1 where the source position
+/// lies inside the input, at least `margin` pixels from its border).
 pub fn grid(
     maps: &[Homography],
-    height: usize,
-    width: usize,
+    out: (usize, usize),
+    input: (usize, usize),
     margin: f64,
     device: Device,
 ) -> (Tensor, Tensor) {
-    let (h, w, b) = (height as i64, width as i64, maps.len() as i64);
+    let (h, w, b) = (out.0 as i64, out.1 as i64, maps.len() as i64);
+    let (height, width) = input;
     let opts = (Kind::Float, device);
     let ys = Tensor::arange(h, opts).view([h, 1]).expand([h, w], false);
     let xs = Tensor::arange(w, opts).view([1, w]).expand([h, w], false);
@@ -41,20 +43,37 @@ pub fn grid(
     (Tensor::stack(&[nx, ny], -1).view([b, h, w, 2]), valid)
 }
 
-/// Bilinear sample of `images` `[B, C, H, W]` where output pixel `p` reads input `maps[b](p)`
-/// (zeros outside); also returns the validity mask (see [`grid`]).
-pub fn sample(images: &Tensor, maps: &[Homography], margin: f64) -> (Tensor, Tensor) {
+/// Bilinear sample of `images` `[B, C, H, W]` into `[B, C, out.0, out.1]` where output pixel `p`
+/// reads input `maps[b](p)` (zeros outside); also returns the validity mask (see [`grid`]).
+pub fn sample(
+    images: &Tensor,
+    maps: &[Homography],
+    out: (usize, usize),
+    margin: f64,
+) -> (Tensor, Tensor) {
     let (_, _, h, w) = images.size4().expect("images are 4-D");
-    let (g, valid) = grid(maps, h as usize, w as usize, margin, images.device());
+    let (g, valid) = grid(maps, out, (h as usize, w as usize), margin, images.device());
     let g = g.to_kind(images.kind());
     (images.grid_sampler(&g, 0, 0, false), valid)
 }
 
-/// Warps `images` by homographies mapping source pixels to warped pixels:
-/// `out(H p) = in(p)`. Returns the warped images and the mask of warped pixels with a source.
+/// Warps `images` `[B, C, H, W]` by homographies mapping source pixels to warped pixels:
+/// `out(H p) = in(p)`, at the input's size. Returns the warped images and the mask of warped
+/// pixels with a source.
 pub fn warp_images(
     images: &Tensor,
     homs: &[Homography],
+    margin: f64,
+) -> anyhow::Result<(Tensor, Tensor)> {
+    let (_, _, h, w) = images.size4()?;
+    warp_images_to(images, homs, (h as usize, w as usize), margin)
+}
+
+/// [`warp_images`] into an output of `out` = (height, width) pixels.
+pub fn warp_images_to(
+    images: &Tensor,
+    homs: &[Homography],
+    out: (usize, usize),
     margin: f64,
 ) -> anyhow::Result<(Tensor, Tensor)> {
     let inv = homs
@@ -64,7 +83,7 @@ pub fn warp_images(
                 .ok_or_else(|| anyhow::anyhow!("singular homography {:?}", h.0))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(sample(images, &inv, margin))
+    Ok(sample(images, &inv, out, margin))
 }
 
 /// Maps points by `h`, keeping those that land inside a `width` x `height` image once rounded

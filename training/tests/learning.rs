@@ -4,11 +4,13 @@
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use superpoint_train::config::{JointConfig, MagicPointConfig};
-use superpoint_train::joint::{descriptor_separation, joint_step, pair_batch};
+use superpoint_train::joint::joint_step;
 use superpoint_train::magicpoint::{detector_step, synthetic_batch};
 use superpoint_train::model::SuperPointNet;
 use superpoint_train::optim::Adam;
+use superpoint_train::pairs::pair_batch;
 use superpoint_train::synth::{SynthConfig, batch};
+use superpoint_train::validate::descriptor_separation;
 use tch::Device;
 
 fn synth() -> SynthConfig {
