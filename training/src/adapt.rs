@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use superpoint::Homography;
 use superpoint::postprocess::{KeypointScratch, PostParams, extract_keypoints};
 use superpoint::sampling::sample_homography;
+use superpoint::subpixel::Subpixel;
 use tch::{Device, Kind, Tensor};
 
 use crate::config::AdaptConfig;
@@ -174,6 +175,8 @@ pub fn adapt(
         nms_radius: cfg.nms_radius,
         border: cfg.border,
         max_keypoints: cfg.max_keypoints,
+        // Pseudo-labels become one class per pixel of a cell (cell_targets).
+        subpixel: Subpixel::None,
     };
     let mut scratch = KeypointScratch::default();
     let mut kps = Vec::new();

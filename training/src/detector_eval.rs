@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use superpoint::postprocess::{DEFAULT_THRESHOLD, KeypointScratch, PostParams, extract_keypoints};
+use superpoint::subpixel::Subpixel;
 use tch::{Device, Kind};
 
 use crate::batch::images_tensor;
@@ -146,6 +147,8 @@ pub fn evaluate(
         nms_radius: ev.nms_radius,
         border: ev.border,
         max_keypoints: 0,
+        // Labels sit on pixels; the evaluation counts detections within 2 px of them.
+        subpixel: Subpixel::None,
     };
     let mut pooled: Vec<(f32, bool)> = Vec::new();
     let mut per: std::collections::BTreeMap<Primitive, (Vec<(f32, bool)>, usize)> =

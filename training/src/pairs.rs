@@ -105,21 +105,6 @@ fn cell_points(
     ))
 }
 
-/// The pixel-centre scaling `x' = (x + 0.5) s - 0.5` (per axis) as a homography.
-fn scaling(sx: f64, sy: f64) -> Homography {
-    Homography([
-        sx,
-        0.0,
-        (sx - 1.0) / 2.0,
-        0.0,
-        sy,
-        (sy - 1.0) / 2.0,
-        0.0,
-        0.0,
-        1.0,
-    ])
-}
-
 /// Homographies from crop pixels to view pixels for `n` views of a `crop` = (h, w) crop rendered
 /// at `view` = (h, w), with their zoom (view pixels per crop pixel, before the perturbations of
 /// `cfg.params`).
@@ -132,7 +117,7 @@ fn view_homographies(
     rng: &mut Pcg64,
 ) -> Vec<(Homography, f64)> {
     let (sx, sy) = (view.1 as f64 / crop.1 as f64, view.0 as f64 / crop.0 as f64);
-    let to_view = scaling(sx, sy);
+    let to_view = Homography::scaling(sx, sy);
     (0..n)
         .map(|_| {
             if !cfg.enable {
@@ -167,7 +152,7 @@ fn render_views(
         return Ok((full, full_mask));
     };
     // Crop pixel p is at p/2 - 1/4 in the half-resolution crop.
-    let from_half = scaling(2.0, 2.0);
+    let from_half = Homography::scaling(2.0, 2.0);
     let half_homs: Vec<Homography> = homs.iter().map(|h| h.compose(&from_half)).collect();
     let (small, small_mask) = warp_images_to(half, &half_homs, view, margin / 2.0)?;
     let pick: Vec<f32> = maps

@@ -23,9 +23,11 @@ pub mod postprocess;
 pub mod ransac;
 pub mod sampling;
 pub mod smoothing;
+pub mod subpixel;
 #[cfg(feature = "torch")]
 pub mod torch;
 pub mod tracking;
+pub mod views;
 pub mod warp;
 
 pub use detector::{Detections, Detector, DetectorConfig};

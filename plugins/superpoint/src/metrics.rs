@@ -367,6 +367,9 @@ pub struct MetricParams {
     pub matching: MatchParams,
     /// Homography estimation.
     pub ransac: RansacParams,
+    /// Views of image 1 (rotations, scales) each matched against image k on its own, the one with
+    /// the most RANSAC inliers kept ([`crate::views`]); the default is image 1 alone.
+    pub reference_views: crate::views::ViewParams,
 }
 
 impl Default for MetricParams {
@@ -383,6 +386,7 @@ impl Default for MetricParams {
                 max_iterations: 5000,
                 ..RansacParams::default()
             },
+            reference_views: crate::views::ViewParams::single(),
         }
     }
 }
@@ -391,6 +395,7 @@ impl MetricParams {
     /// Checks value ranges.
     pub fn validate(&self) -> Result<(), Error> {
         self.matching.validate()?;
+        self.reference_views.validate()?;
         self.ransac
             .validate()
             .map_err(|e| Error::Config(e.to_string()))?;

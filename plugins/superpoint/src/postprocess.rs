@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use crate::frame::InputGeometry;
 use crate::onnx::{CELL, DESCRIPTOR_DIM};
+use crate::subpixel::Subpixel;
 
 /// A keypoint in pixels ((0,0) = centre of the top-left pixel) with its detector score.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -43,6 +44,9 @@ pub struct PostParams {
     pub border: usize,
     /// Keep at most this many keypoints, best first (0 = all).
     pub max_keypoints: usize,
+    /// Sub-pixel refinement of the kept keypoints (in heatmap pixels, before the mapping to
+    /// frame pixels; descriptors are sampled at the refined positions).
+    pub subpixel: Subpixel,
 }
 
 impl Default for PostParams {
@@ -52,6 +56,7 @@ impl Default for PostParams {
             nms_radius: DEFAULT_NMS_RADIUS,
             border: DEFAULT_BORDER,
             max_keypoints: DEFAULT_MAX_KEYPOINTS,
+            subpixel: Subpixel::default(),
         }
     }
 }
@@ -71,7 +76,7 @@ impl PostParams {
                 self.nms_radius, self.border
             )));
         }
-        Ok(())
+        self.subpixel.validate()
     }
 }
 
@@ -126,6 +131,21 @@ pub fn extract_keypoints(
 /// heatmap (network input) pixels, sorted by descending score; map it with
 /// [`InputGeometry::to_frame`].
 pub fn extract_keypoints_in_frame(
+    scores: &[f32],
+    geo: &InputGeometry,
+    frame_size: (usize, usize),
+    params: &PostParams,
+    scratch: &mut KeypointScratch,
+    out: &mut Vec<Keypoint>,
+) {
+    select_peaks(scores, geo, frame_size, params, scratch, out);
+    params
+        .subpixel
+        .refine(scores, geo.width, geo.valid_width, geo.valid_height, out);
+}
+
+/// Threshold, NMS, border and top-k of [`extract_keypoints_in_frame`], at integer heatmap pixels.
+fn select_peaks(
     scores: &[f32],
     geo: &InputGeometry,
     frame_size: (usize, usize),
@@ -259,7 +279,12 @@ pub fn normalize(v: &mut [f32]) {
 mod tests {
     use super::*;
 
+    /// Keypoints at integer heatmap pixels (these tests are about the selection, not refinement).
     fn run(scores: &[f32], w: usize, h: usize, p: PostParams) -> Vec<Keypoint> {
+        let p = PostParams {
+            subpixel: Subpixel::None,
+            ..p
+        };
         let mut out = Vec::new();
         extract_keypoints(
             scores,
@@ -331,6 +356,10 @@ mod tests {
 
     /// Keypoints of a 40x40 heatmap computed from a `frame` x `frame` image, in frame pixels.
     fn run_resized(s: &[f32], frame: usize, p: PostParams) -> Vec<(f32, f32)> {
+        let p = PostParams {
+            subpixel: Subpixel::None,
+            ..p
+        };
         let scale = frame as f32 / 40.0;
         let geo = InputGeometry {
             width: 40,
@@ -394,6 +423,33 @@ mod tests {
         // Unscaled, the same function is the plain heatmap NMS.
         let k = run_resized(&s, 40, p);
         assert_eq!(k, vec![(10.0, 10.0)]);
+    }
+
+    #[test]
+    fn kept_peaks_are_refined_below_the_pixel_grid_by_default() {
+        // A peak with a stronger right neighbour moves right, by less than half a pixel.
+        let (w, h) = (32, 32);
+        let mut s = vec![0.0; w * h];
+        s[10 * w + 10] = 0.9;
+        s[10 * w + 11] = 0.5;
+        s[10 * w + 9] = 0.1;
+        let mut out = Vec::new();
+        extract_keypoints(
+            &s,
+            w,
+            w,
+            h,
+            &PostParams::default(),
+            &mut KeypointScratch::default(),
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert!(
+            out[0].x > 10.2 && out[0].x < 10.5 && out[0].y == 10.0,
+            "{:?}",
+            out[0]
+        );
+        assert_eq!(out[0].score, 0.9);
     }
 
     #[test]

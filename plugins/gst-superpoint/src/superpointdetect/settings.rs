@@ -63,6 +63,7 @@ impl Settings {
                 nms_radius: self.nms_radius as usize,
                 border: self.border as usize,
                 max_keypoints: self.max_keypoints as usize,
+                ..PostParams::default()
             },
             inference_width: self.inference_width as usize,
             inference_height: self.inference_height as usize,

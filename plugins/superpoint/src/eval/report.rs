@@ -7,6 +7,7 @@ use super::source::FeatureSource;
 use crate::Error;
 use crate::matching::Matcher;
 use crate::metrics::{MMA_THRESHOLDS, MetricParams, PairMetrics, evaluate_pair};
+use crate::views::{ViewSpec, best_view};
 
 /// Means of one group of pairs.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -63,6 +64,9 @@ pub struct Report {
 pub struct PairMetricsRecord {
     /// Illumination / viewpoint.
     pub kind: SequenceKind,
+    /// The view of image 1 that matched best, with `reference_views` (else absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_view: Option<ViewSpec>,
     /// The metrics.
     #[serde(flatten)]
     pub metrics: PairMetrics,
@@ -165,10 +169,25 @@ pub fn evaluate(
     let mut pairs = Vec::new();
     for seq in sequences {
         let (a, ms_a) = source.features(seq, 1)?;
+        let views = match params.reference_views.is_single() {
+            true => Vec::new(),
+            false => source.reference_views(seq, &params.reference_views)?,
+        };
         let mut line = format!("{}: image 1 {} keypoints", seq.name, a.len());
         for k in 2..=seq.images.len() {
             let (b, ms_b) = source.features(seq, k)?;
-            let mut m = evaluate_pair(&a, &b, &seq.homographies[k - 1], params, &mut matcher)
+            // With views of image 1, the best one stands in for it (image 1 itself when no view
+            // gives a homography).
+            let best = best_view(
+                &views,
+                &b,
+                params.num_keypoints,
+                &params.matching,
+                &params.ransac,
+                &mut matcher,
+            )?;
+            let a = best.map_or(&a, |v| &views[v.index].features);
+            let mut m = evaluate_pair(a, &b, &seq.homographies[k - 1], params, &mut matcher)
                 .map_err(|e| Error::Input(format!("{} pair (1, {k}): {e}", seq.name)))?;
             m.sequence = seq.name.clone();
             m.image = k;
@@ -185,6 +204,7 @@ pub fn evaluate(
             ));
             pairs.push(PairMetricsRecord {
                 kind: seq.kind,
+                reference_view: best.map(|v| views[v.index].spec),
                 metrics: m,
             });
         }

@@ -9,6 +9,7 @@ use crate::detector::{Detections, Detector};
 use crate::image_io::OwnedImage;
 use crate::json::DetectionFile;
 use crate::metrics::Features;
+use crate::views::{ReferenceView, ViewParams, describe_views};
 
 /// Where the features of each image come from.
 pub trait FeatureSource {
@@ -17,6 +18,19 @@ pub trait FeatureSource {
     /// Features of image `k` (1-based) of `seq`, and the detection time in milliseconds when it
     /// was measured.
     fn features(&mut self, seq: &Sequence, k: usize) -> Result<(Features, Option<f64>), Error>;
+    /// Features of the `params` views of image 1 of `seq`, keypoints in image 1's pixels
+    /// ([`crate::views::describe_views`]). Sources that cannot render views say so.
+    fn reference_views(
+        &mut self,
+        seq: &Sequence,
+        params: &ViewParams,
+    ) -> Result<Vec<ReferenceView>, Error> {
+        let _ = (seq, params);
+        Err(Error::Config(format!(
+            "{} cannot describe views of a reference image: --reference-views needs the model",
+            self.name()
+        )))
+    }
 }
 
 /// Runs a SuperPoint [`Detector`] on the images (the time of `detect` is measured).
@@ -54,6 +68,18 @@ impl FeatureSource for DetectorSource {
             .map_err(|e| Error::Runtime(format!("{}: {e}", path.display())))?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         Ok((Features::from_detections(&self.detections)?, Some(ms)))
+    }
+
+    fn reference_views(
+        &mut self,
+        seq: &Sequence,
+        params: &ViewParams,
+    ) -> Result<Vec<ReferenceView>, Error> {
+        let path = &seq.images[0];
+        let img = OwnedImage::load(path)?;
+        let border = self.detector.config().post.border;
+        describe_views(&mut self.detector, &img, params, border)
+            .map_err(|e| Error::Runtime(format!("{}: {e}", path.display())))
     }
 }
 

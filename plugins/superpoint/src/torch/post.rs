@@ -337,6 +337,7 @@ mod tests {
                         nms_radius: radius,
                         border,
                         max_keypoints: max,
+                        subpixel: crate::subpixel::Subpixel::None,
                     };
                     compare(&s, &g, frame, p);
                 }

@@ -6,6 +6,7 @@ use clap::Args;
 use superpoint::postprocess::{
     DEFAULT_BORDER, DEFAULT_MAX_KEYPOINTS, DEFAULT_NMS_RADIUS, DEFAULT_THRESHOLD,
 };
+use superpoint::subpixel::Subpixel;
 use superpoint::{DetectorConfig, EngineOptions, PostParams, Provider};
 
 /// Model and detection options (the same as `superpointdetect`'s properties).
@@ -33,6 +34,10 @@ pub struct ModelArgs {
     /// Keep at most this many keypoints (0 = all).
     #[arg(long, default_value_t = DEFAULT_MAX_KEYPOINTS)]
     pub max_keypoints: usize,
+    /// Sub-pixel keypoint refinement on the heatmap: none, quadratic (log-probability fit on
+    /// 3x3), soft-argmax-3/5/7/9 (probability-weighted mean over that window).
+    #[arg(long, default_value_t = Subpixel::default(), value_parser = parse_subpixel)]
+    pub subpixel: Subpixel,
     /// Network input width (0 = native size padded to a multiple of 8); give both or neither.
     /// Keypoints are reported in image pixels either way.
     #[arg(long, default_value_t = 0)]
@@ -40,6 +45,10 @@ pub struct ModelArgs {
     /// Network input height (0 = native size).
     #[arg(long, default_value_t = 0)]
     pub inference_height: usize,
+}
+
+fn parse_subpixel(s: &str) -> Result<Subpixel, String> {
+    s.parse().map_err(|e: superpoint::Error| e.to_string())
 }
 
 fn parse_provider(s: &str) -> Result<Provider, String> {
@@ -68,6 +77,7 @@ impl ModelArgs {
                 nms_radius: self.nms_radius,
                 border: self.border,
                 max_keypoints: self.max_keypoints,
+                subpixel: self.subpixel,
             },
             inference_width: self.inference_width,
             inference_height: self.inference_height,

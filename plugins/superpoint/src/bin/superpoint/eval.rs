@@ -14,7 +14,13 @@ use superpoint::metrics::MetricParams;
 use superpoint::ransac::RansacParams;
 use superpoint::sampling::HomographyParams;
 
+use superpoint::views::ViewParams;
+
 use crate::common::ModelArgs;
+
+fn parse_views(s: &str) -> Result<ViewParams, String> {
+    s.parse().map_err(|e: superpoint::Error| e.to_string())
+}
 
 /// Arguments of `superpoint eval`.
 #[derive(Debug, Args)]
@@ -75,6 +81,11 @@ pub struct EvalArgs {
     /// Distance threshold of repeatability and of the matching score, pixels.
     #[arg(long, default_value_t = 3.0)]
     pub epsilon: f64,
+    /// Views of image 1 matched against image k one by one, the best kept (most RANSAC inliers):
+    /// ROTATIONS@SCALE,... e.g. 12@1,0.71,0.5,0.35,0.25 (every 30° at five scales: rotation
+    /// and zoom as `superpointmatch reference-views` handles them). Default 1@1: image 1 alone.
+    #[arg(long, default_value = "1@1", value_parser = parse_views)]
+    pub reference_views: ViewParams,
     /// RANSAC inlier threshold, pixels.
     #[arg(long, default_value_t = superpoint::ransac::DEFAULT_THRESHOLD)]
     pub ransac_threshold: f64,
@@ -145,6 +156,7 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
             seed: args.seed,
             ..MetricParams::default().ransac
         },
+        reference_views: args.reference_views.clone(),
         ..MetricParams::default()
     };
     params.validate().map_err(|e| e.to_string())?;
