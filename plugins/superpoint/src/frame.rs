@@ -2,6 +2,7 @@
 //! float input: the luma plane is used directly for GRAY8/NV12/I420, BT.601 luma is computed for
 //! RGB-family layouts, and the result is padded (edge replication) or resized to multiples of 8.
 
+use crate::geometry::rescale_coordinate;
 use crate::{Error, MIN_FRAME_SIDE};
 
 pub use crate::pixel::PixelLayout;
@@ -42,8 +43,8 @@ impl InputGeometry {
     /// Maps a network-input coordinate to frame pixels ((0,0) = centre of the top-left pixel).
     pub fn to_frame(&self, x: f32, y: f32) -> (f32, f32) {
         (
-            (x + 0.5) * self.scale_x - 0.5,
-            (y + 0.5) * self.scale_y - 0.5,
+            rescale_coordinate(x, self.scale_x),
+            rescale_coordinate(y, self.scale_y),
         )
     }
 }
@@ -151,11 +152,10 @@ impl<'a> Frame<'a> {
         let (gw, gh) = (geometry.width, geometry.height);
         // Source coordinate of each output column, with half-pixel centres.
         let xs: Vec<(usize, usize, f32)> = (0..gw)
-            .map(|x| bilinear_taps((x as f32 + 0.5) * geometry.scale_x - 0.5, self.width))
+            .map(|x| bilinear_taps(geometry.to_frame(x as f32, 0.0).0, self.width))
             .collect();
         for y in 0..gh {
-            let (y0, y1, fy) =
-                bilinear_taps((y as f32 + 0.5) * geometry.scale_y - 0.5, self.height);
+            let (y0, y1, fy) = bilinear_taps(geometry.to_frame(0.0, y as f32).1, self.height);
             let dst = &mut out[y * gw..(y + 1) * gw];
             for (d, &(x0, x1, fx)) in dst.iter_mut().zip(&xs) {
                 let top = self.pixel(x0, y0) * (1.0 - fx) + self.pixel(x1, y0) * fx;

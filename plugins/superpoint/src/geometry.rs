@@ -1,6 +1,64 @@
-//! Homographies: the 3x3 matrix type shared by matching, warping, training and evaluation.
+//! Homographies: the 3x3 matrix type shared by matching, warping, training and evaluation; and
+//! the one mapping of pixel coordinates between two sizes of an image ([`rescale_coordinate`],
+//! [`PixelScale`]).
+
+use std::ops::{Add, Mul, Sub};
 
 use serde::{Deserialize, Serialize};
+
+/// A pixel coordinate `v` of an image mapped into the same image scaled by `scale` (new pixels
+/// per old pixel), with (0, 0) the centre of the top-left pixel in both: pixel edges, not centres,
+/// scale, so `v` maps to `(v + 0.5) * scale - 0.5`. The one definition of this mapping; generic so
+/// that `f32` callers keep `f32` arithmetic.
+#[inline]
+pub fn rescale_coordinate<T>(v: T, scale: T) -> T
+where
+    T: Copy + Add<Output = T> + Sub<Output = T> + Mul<Output = T> + From<f32>,
+{
+    let half = T::from(0.5);
+    (v + half) * scale - half
+}
+
+/// How pixel coordinates of a frame map into the same frame at another size: new pixels per old
+/// pixel, horizontally and vertically (see [`rescale_coordinate`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PixelScale {
+    /// Horizontal factor.
+    pub x: f64,
+    /// Vertical factor.
+    pub y: f64,
+}
+
+impl PixelScale {
+    /// The factors from a `from` = (width, height) frame to a `to` frame, pixels (a zero side of
+    /// `from` counts as 1).
+    pub fn between(from: (u32, u32), to: (u32, u32)) -> Self {
+        PixelScale {
+            x: to.0 as f64 / from.0.max(1) as f64,
+            y: to.1 as f64 / from.1.max(1) as f64,
+        }
+    }
+
+    /// Maps the point `(x, y)`.
+    pub fn apply(&self, x: f64, y: f64) -> (f64, f64) {
+        (rescale_coordinate(x, self.x), rescale_coordinate(y, self.y))
+    }
+
+    /// Maps the `f32` point `(x, y)` in `f32` arithmetic (the precision of keypoint positions).
+    /// The factors rounded to `f32` equal the `f32` quotient of the sides (a quotient rounded
+    /// from `f64` to `f32` is correctly rounded).
+    pub fn apply_f32(&self, x: f32, y: f32) -> (f32, f32) {
+        (
+            rescale_coordinate(x, self.x as f32),
+            rescale_coordinate(y, self.y as f32),
+        )
+    }
+
+    /// The map as a homography ([`Homography::scaling`]).
+    pub fn homography(&self) -> Homography {
+        Homography::scaling(self.x, self.y)
+    }
+}
 
 /// A 3x3 projective transform acting on pixel coordinates ((0,0) = centre of the top-left pixel),
 /// row-major, mapping `(x, y, 1)` to `H * (x, y, 1)`.
@@ -124,10 +182,10 @@ impl Homography {
         Homography([
             sx,
             0.0,
-            0.5 * sx - 0.5,
+            rescale_coordinate(0.0, sx),
             0.0,
             sy,
-            0.5 * sy - 0.5,
+            rescale_coordinate(0.0, sy),
             0.0,
             0.0,
             1.0,
@@ -211,6 +269,24 @@ mod tests {
         let c = t.rescaled(0.5, 0.5);
         let (x, y) = c.apply(10.0, 10.0).unwrap();
         assert!((x - 12.0).abs() < 1e-9 && (y - 11.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn pixel_scale_keeps_pixel_centres_and_matches_its_homography() {
+        // A 10x10 frame shown at 20x5: the top-left pixel centre moves by half a new pixel.
+        let s = PixelScale::between((10, 10), (20, 5));
+        assert_eq!((s.x, s.y), (2.0, 0.5));
+        assert_eq!(s.apply(0.0, 9.0), (0.5, 4.25));
+        assert_eq!(s.apply_f32(0.0, 9.0), (0.5, 4.25));
+        let (x, y) = s.homography().apply(3.0, 7.0).unwrap();
+        assert_eq!((x, y), s.apply(3.0, 7.0));
+        // The f32 path uses the f32 quotient of the sides, as the keypoint code always did.
+        let odd = PixelScale::between((641, 479), (1280, 720));
+        assert_eq!(odd.x as f32, 1280.0f32 / 641.0f32);
+        assert_eq!(odd.y as f32, 720.0f32 / 479.0f32);
+        // A zero-sized source counts as one pixel.
+        assert_eq!(PixelScale::between((0, 0), (4, 4)).x, 4.0);
+        assert_eq!(rescale_coordinate(1.0f64, 1.0), 1.0);
     }
 
     #[test]

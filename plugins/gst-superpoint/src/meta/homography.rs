@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use superpoint::Homography;
+use superpoint::geometry::PixelScale;
 
 use super::define_arc_meta;
 
@@ -40,10 +41,7 @@ pub struct HomographyData {
 impl HomographyData {
     /// The same data for the frame scaled to `width` x `height`.
     pub fn scaled(&self, width: u32, height: u32) -> HomographyData {
-        let s = Homography::scaling(
-            width as f64 / self.width.max(1) as f64,
-            height as f64 / self.height.max(1) as f64,
-        );
+        let s = PixelScale::between((self.width, self.height), (width, height)).homography();
         HomographyData {
             homography: s.compose(&self.homography),
             applied: s.compose(&self.applied),

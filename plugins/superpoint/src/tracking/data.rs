@@ -5,7 +5,7 @@
 //! Conventions: pixel coordinates with (0,0) the centre of the top-left pixel, x right, y down;
 //! every [`Homography`] maps `(x, y, 1)` of the frame named first to the frame named second.
 
-use crate::geometry::Homography;
+use crate::geometry::{Homography, PixelScale};
 use crate::onnx::DESCRIPTOR_DIM;
 use crate::postprocess::Keypoint;
 
@@ -27,18 +27,20 @@ pub struct KeypointsData {
 impl KeypointsData {
     /// The same keypoints for a frame scaled to `width` x `height` (descriptors unchanged).
     pub fn scaled(&self, width: u32, height: u32) -> KeypointsData {
-        let sx = width as f32 / self.width.max(1) as f32;
-        let sy = height as f32 / self.height.max(1) as f32;
+        let scale = PixelScale::between((self.width, self.height), (width, height));
         KeypointsData {
             width,
             height,
             keypoints: self
                 .keypoints
                 .iter()
-                .map(|k| Keypoint {
-                    x: (k.x + 0.5) * sx - 0.5,
-                    y: (k.y + 0.5) * sy - 0.5,
-                    score: k.score,
+                .map(|k| {
+                    let (x, y) = scale.apply_f32(k.x, k.y);
+                    Keypoint {
+                        x,
+                        y,
+                        score: k.score,
+                    }
                 })
                 .collect(),
             descriptors: self.descriptors.clone(),
@@ -182,18 +184,15 @@ impl MatchesData {
     /// The same data for the current frame scaled to `width` x `height`: current-frame points
     /// and the homographies' current-frame side are rescaled.
     pub fn scaled(&self, width: u32, height: u32) -> MatchesData {
-        let sx = width as f64 / self.width.max(1) as f64;
-        let sy = height as f64 / self.height.max(1) as f64;
-        let s = Homography::scaling(sx, sy);
+        let scale = PixelScale::between((self.width, self.height), (width, height));
+        let s = scale.homography();
         let s_inv = s.inverse().unwrap_or(Homography::IDENTITY);
         let mut out = self.clone();
         out.width = width;
         out.height = height;
         for p in &mut out.pairs {
-            p.current_point = [
-                ((p.current_point[0] as f64 + 0.5) * sx - 0.5) as f32,
-                ((p.current_point[1] as f64 + 0.5) * sy - 0.5) as f32,
-            ];
+            let (x, y) = scale.apply(p.current_point[0] as f64, p.current_point[1] as f64);
+            p.current_point = [x as f32, y as f32];
         }
         out.homography = self.homography.map(|h| s.compose(&h));
         out.to_reference = self.to_reference.map(|h| h.compose(&s_inv));
