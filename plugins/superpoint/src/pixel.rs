@@ -1,7 +1,9 @@
 //! The one model of 8-bit pixel formats used by detection ([`crate::Frame`]), drawing
 //! ([`crate::draw::FrameCanvas`]) and warping (the `homographicwarp` element): which planes a
 //! frame has, how large each is, where the colour channels sit, and how a colour is written in
-//! them ([`PixelLayout::encode`]).
+//! them ([`PixelLayout::encode`]), and the row strides a mapped frame may have ([`row_strides`]).
+
+use crate::Error;
 
 /// How the pixels of a frame are laid out in its planes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +151,23 @@ impl PixelLayout {
     }
 }
 
+/// The row strides of a mapped frame's planes (bytes from one row to the next, as GStreamer
+/// gives them) as byte counts. Errors on a negative stride, a bottom-up layout that a
+/// `GstVideoMeta` may describe and that nothing here reads; the message names `element` and how
+/// to turn the frame upright.
+pub fn row_strides(strides: &[i32], element: &str) -> Result<Vec<usize>, Error> {
+    strides
+        .iter()
+        .map(|&s| {
+            usize::try_from(s).map_err(|_| {
+                Error::Input(format!(
+                    "negative row stride {s} (bottom-up layout) is not supported by {element}: insert videoflip method=vertical-flip ! videoconvert before {element}"
+                ))
+            })
+        })
+        .collect()
+}
+
 /// A colour with opacity (`a` = 255 opaque, 0 invisible).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rgba {
@@ -206,6 +225,17 @@ mod tests {
         assert!(PixelLayout::Nv12.plane_fits(1, 5, 3, 8, 14));
         assert!(!PixelLayout::Nv12.plane_fits(1, 5, 3, 8, 13));
         assert!(!PixelLayout::Gray.plane_fits(0, 5, 3, 4, 100));
+    }
+
+    #[test]
+    fn negative_strides_are_refused_with_the_fix() {
+        assert_eq!(row_strides(&[640, 320, 320], "x"), Ok(vec![640, 320, 320]));
+        assert_eq!(row_strides(&[], "x"), Ok(vec![]));
+        let e = row_strides(&[640, -320], "homographicwarp").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "negative row stride -320 (bottom-up layout) is not supported by homographicwarp: insert videoflip method=vertical-flip ! videoconvert before homographicwarp"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use gst_video::prelude::*;
 use superpoint::batching::{BatchPolicy, BatchedDetector};
 use superpoint::json::FrameRecord;
 use superpoint::onnx::DESCRIPTOR_DIM;
+use superpoint::pixel::row_strides;
 use superpoint::postprocess::{
     DEFAULT_BORDER, DEFAULT_MAX_KEYPOINTS, DEFAULT_NMS_RADIUS, DEFAULT_THRESHOLD,
 };
@@ -497,17 +498,12 @@ impl BaseTransformImpl for SuperPointDetect {
             let layout = formats::layout_of(frame.format()).ok_or(gst::FlowError::NotNegotiated)?;
             // The stride and offset of the mapped frame come from the buffer's GstVideoMeta when
             // it has one (decoders, cameras, rawvideoparse), else from the caps.
-            let stride = frame.plane_stride()[0];
-            let Ok(stride) = usize::try_from(stride) else {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    (
-                        "negative row stride {} (bottom-up frame) is not supported: insert videoflip method=vertical-flip ! videoconvert before superpointdetect",
-                        stride
-                    )
-                );
-                return Err(gst::FlowError::NotSupported);
+            let stride = match row_strides(&frame.plane_stride()[..1], "superpointdetect") {
+                Ok(strides) => strides[0],
+                Err(e) => {
+                    gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
+                    return Err(gst::FlowError::NotSupported);
+                }
             };
             let plane = frame.plane_data(0).map_err(|_| {
                 gst::element_imp_error!(
