@@ -1,11 +1,15 @@
 //! Random homographies like the training augmentation of SuperPoint: a patch of the source image
 //! is perturbed in perspective, scaled, rotated and translated, always staying inside the source,
 //! and the result is the homography that maps source pixels onto the output image.
-//! Shared by training, `superpoint eval --synthetic` and `homographicwarp mode=random`.
+//! Shared by training, `superpoint eval --synthetic` and `homographicwarp mode=random`
+//! ([`HomographySequence`]).
 
-use rand::Rng;
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
 
+use crate::Error;
 use crate::geometry::Homography;
+use crate::tracking::{ParamsInUse, ParamsUpdate};
 
 /// Amplitudes of the random homography (all relative to the image size unless noted).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -38,7 +42,7 @@ impl Default for HomographyParams {
 
 impl HomographyParams {
     /// Checks value ranges; the message names the bad field.
-    pub fn validate(&self) -> Result<(), crate::Error> {
+    pub fn validate(&self) -> Result<(), Error> {
         let checks = [
             ("perspective", self.perspective, 0.0, 0.5),
             ("scale", self.scale, 0.0, 0.9),
@@ -48,7 +52,7 @@ impl HomographyParams {
         ];
         for (name, v, lo, hi) in checks {
             if !(v.is_finite() && v >= lo && v <= hi) {
-                return Err(crate::Error::Config(format!(
+                return Err(Error::Config(format!(
                     "{name} must be within [{lo}, {hi}], got {v}"
                 )));
             }
@@ -153,10 +157,45 @@ pub fn sample_homography(
     Homography::from_4_points(&src, &dst).unwrap_or(Homography::IDENTITY)
 }
 
+/// A reproducible stream of random homographies, one per frame (`homographicwarp mode=random`):
+/// the same seed and amplitudes give the same sequence; the amplitudes may change between frames
+/// ([`offer_params`](Self::offer_params)).
+#[derive(Debug, Clone)]
+pub struct HomographySequence {
+    rng: Pcg64,
+    params: ParamsInUse<HomographyParams>,
+}
+
+impl HomographySequence {
+    /// The sequence of `seed` with the amplitudes `params`; errors when they are out of range.
+    pub fn new(seed: u64, params: HomographyParams) -> Result<Self, Error> {
+        params.validate()?;
+        Ok(HomographySequence {
+            rng: Pcg64::seed_from_u64(seed),
+            params: ParamsInUse::new(params),
+        })
+    }
+
+    /// The amplitudes in use.
+    pub fn params(&self) -> &HomographyParams {
+        self.params.get()
+    }
+
+    /// Offers new amplitudes: valid ones are used from the next frame on; invalid ones leave the
+    /// last valid ones in use and are reported once.
+    pub fn offer_params(&mut self, wanted: HomographyParams) -> ParamsUpdate {
+        self.params.offer(wanted, HomographyParams::validate)
+    }
+
+    /// The next homography, for a `width` x `height` frame ([`sample_homography`]).
+    pub fn next_homography(&mut self, width: usize, height: usize) -> Homography {
+        sample_homography(width, height, self.params.get(), &mut self.rng)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     #[test]
     fn output_image_only_sees_source_pixels() {
@@ -204,5 +243,44 @@ mod tests {
             ..Default::default()
         };
         assert!(p.validate().unwrap_err().to_string().contains("rotation"));
+        assert!(HomographySequence::new(0, p).is_err());
+    }
+
+    #[test]
+    fn sequences_repeat_per_seed_and_keep_valid_amplitudes() {
+        let run = |seed| {
+            let mut s = HomographySequence::new(seed, HomographyParams::default()).unwrap();
+            (0..3)
+                .map(|_| s.next_homography(64, 48))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(5), run(5));
+        assert_ne!(run(5), run(6));
+        // The sequence draws from one generator seeded once, like sample_homography.
+        let mut rng = Pcg64::seed_from_u64(5);
+        assert_eq!(
+            run(5)[0],
+            sample_homography(64, 48, &HomographyParams::default(), &mut rng)
+        );
+
+        let mut s = HomographySequence::new(1, HomographyParams::default()).unwrap();
+        let bad = HomographyParams {
+            scale: 2.0,
+            ..Default::default()
+        };
+        assert!(matches!(s.offer_params(bad), ParamsUpdate::Rejected(_)));
+        assert_eq!(s.offer_params(bad), ParamsUpdate::StillRejected);
+        assert_eq!(s.params(), &HomographyParams::default());
+        let none = HomographyParams {
+            perspective: 0.0,
+            scale: 0.0,
+            rotation: 0.0,
+            translation: 0.0,
+            patch_ratio: 1.0,
+        };
+        assert_eq!(s.offer_params(none), ParamsUpdate::Applied);
+        assert_eq!(s.offer_params(none), ParamsUpdate::Unchanged);
+        let hm = s.next_homography(100, 50);
+        assert!(hm.corner_error(&Homography::IDENTITY, 100.0, 50.0).unwrap() < 1e-9);
     }
 }

@@ -1,10 +1,12 @@
 //! Warping images by a homography, row-parallel, with bilinear or nearest sampling and a border
-//! colour for pixels that map outside the source.
+//! colour for pixels that map outside the source: one plane ([`warp_plane`]), a packed grey image
+//! ([`warp_gray`]) or every plane of a video frame ([`warp_frame`]).
 
 use rayon::prelude::*;
 
 use crate::Error;
 use crate::geometry::Homography;
+use crate::pixel::{PixelLayout, Rgba};
 
 /// Sampling method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -140,6 +142,64 @@ pub fn warp_gray(
     )
 }
 
+/// Warps every plane of a frame of `size` = (width, height) pixels in `layout` into a frame of
+/// the same size and layout, so that `dst(H * p) = src(p)`: `h` maps input pixels to output
+/// pixels at full resolution, and subsampled chroma planes use it rescaled. `src` and `dst` hold
+/// `(bytes, stride)` per plane, as many as `layout` has; `border` is the colour of output pixels
+/// that see no input pixel ([`PixelLayout::encode`]).
+///
+/// Errors when the plane counts or sizes do not match the buffers, or `h` is not invertible; the
+/// message names the plane.
+pub fn warp_frame(
+    layout: PixelLayout,
+    src: &[(&[u8], usize)],
+    dst: &mut [(&mut [u8], usize)],
+    size: (usize, usize),
+    h: &Homography,
+    interpolation: Interpolation,
+    border: Rgba,
+) -> Result<(), Error> {
+    let planes = layout.planes();
+    if src.len() != planes || dst.len() != planes {
+        return Err(Error::Input(format!(
+            "warp: a {layout:?} frame has {planes} planes, got {} input and {} output planes",
+            src.len(),
+            dst.len()
+        )));
+    }
+    let chroma_h = h.rescaled(0.5, 0.5);
+    let borders = layout.encode(border);
+    for (i, ((src, src_stride), (dst, dst_stride))) in src.iter().zip(dst.iter_mut()).enumerate() {
+        let (width, height) = layout.plane_dims(i, size.0, size.1);
+        let plane_h = if layout.is_subsampled(i) {
+            &chroma_h
+        } else {
+            h
+        };
+        warp_plane(
+            Plane {
+                data: src,
+                width,
+                height,
+                stride: *src_stride,
+            },
+            dst,
+            width,
+            height,
+            *dst_stride,
+            layout.plane_channels(i),
+            plane_h,
+            interpolation,
+            &borders[i],
+        )
+        .map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("plane {i}: {m}")),
+            other => Error::Input(format!("plane {i}: {other}")),
+        })?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,5 +285,56 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn frame_warp_moves_luma_by_h_and_chroma_by_half_of_it() {
+        // I420 8x6: a shift by (2, 2) moves chroma by (1, 1); the uncovered band gets the border.
+        let (w, h) = (8, 6);
+        let layout = PixelLayout::I420;
+        let src: Vec<Vec<u8>> = (0..3)
+            .map(|i| {
+                let (pw, ph) = layout.plane_dims(i, w, h);
+                texture(pw, ph)
+            })
+            .collect();
+        let mut dst: Vec<Vec<u8>> = src.iter().map(|p| vec![0; p.len()]).collect();
+        let shift = Homography([1.0, 0.0, 2.0, 0.0, 1.0, 2.0, 0.0, 0.0, 1.0]);
+        let border = Rgba::from_argb(0xff20_4060);
+        let src_planes: Vec<(&[u8], usize)> = (0..3)
+            .map(|i| (src[i].as_slice(), layout.plane_dims(i, w, h).0))
+            .collect();
+        let mut dst_planes: Vec<(&mut [u8], usize)> = dst
+            .iter_mut()
+            .enumerate()
+            .map(|(i, p)| (p.as_mut_slice(), layout.plane_dims(i, w, h).0))
+            .collect();
+        let warp =
+            |layout, src: &[(&[u8], usize)], dst: &mut [(&mut [u8], usize)], hm: &Homography| {
+                warp_frame(layout, src, dst, (w, h), hm, Interpolation::Nearest, border)
+            };
+        warp(layout, &src_planes, &mut dst_planes, &shift).unwrap();
+        // One plane short, or a singular matrix: errors that say so.
+        let e = warp(layout, &src_planes[..2], &mut dst_planes, &shift).unwrap_err();
+        assert!(e.to_string().contains("has 3 planes, got 2 input"), "{e}");
+        let singular = Homography([1.0, 2.0, 0.0, 2.0, 4.0, 0.0, 0.0, 0.0, 1.0]);
+        let e = warp(
+            PixelLayout::Gray,
+            &src_planes[..1],
+            &mut dst_planes[..1],
+            &singular,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, Error::Config(ref m) if m.starts_with("plane 0: ")),
+            "{e}"
+        );
+        drop(dst_planes);
+        let values = layout.encode(border);
+        assert_eq!(dst[0][3 * w + 5], src[0][w + 3]);
+        assert_eq!(dst[0][w + 1], values[0][0]);
+        assert_eq!(dst[1][2 * 4 + 2], src[1][4 + 1]);
+        assert_eq!(dst[2][2 * 4 + 2], src[2][4 + 1]);
+        assert_eq!((dst[1][0], dst[2][0]), (values[1][0], values[2][0]));
     }
 }

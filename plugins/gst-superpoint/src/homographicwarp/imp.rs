@@ -6,21 +6,20 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
-use rand::SeedableRng;
-use rand_pcg::Pcg64;
 
 use superpoint::Homography;
 use superpoint::draw::Rgba;
-use superpoint::sampling::{HomographyParams, sample_homography};
-use superpoint::smoothing::PathSmoother;
-use superpoint::warp::{self, Plane};
+use superpoint::pixel::row_strides;
+use superpoint::sampling::{HomographyParams, HomographySequence};
+use superpoint::smoothing::CameraPath;
+use superpoint::tracking::ParamsUpdate;
+use superpoint::warp;
 
 use super::matrix::parse_matrix;
 use super::{Interpolation, WarpMode};
 use crate::formats::{self, Preference};
 use crate::meta::{
-    HomographyData, HomographyMeta, MatchStatus, SuperPointKeypointsMeta, SuperPointMatchesMeta,
-    WarpKind,
+    HomographyData, HomographyMeta, SuperPointKeypointsMeta, SuperPointMatchesMeta, WarpKind,
 };
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -64,32 +63,11 @@ impl Default for Settings {
 }
 
 struct State {
-    rng: Pcg64,
-    /// mode=random: the amplitudes in use (the last valid ones set).
-    random: HomographyParams,
-    /// mode=random: amplitudes set while playing that were invalid (warned about once).
-    rejected_random: Option<HomographyParams>,
-    /// Negotiated frame size.
-    size: (usize, usize),
-    smoother: PathSmoother,
-    /// Last valid camera pose (stabilize) and correction.
-    last_camera: Option<Homography>,
-    last_correction: Homography,
-    /// Last valid homography onto the reference (rectify).
-    last_rectify: Homography,
+    /// mode=random: the seeded sequence (None in the other modes).
+    random: Option<HomographySequence>,
+    /// mode=stabilize and mode=rectify: the camera path of the tracked stream.
+    camera: CameraPath,
     frame: u64,
-}
-
-impl State {
-    /// Forgets what belongs to one stream position: the camera path of mode=stabilize and the
-    /// last homography of mode=rectify (after a flushing seek or at a new stream). The random
-    /// sequence and the frame counter go on.
-    fn reset_stream(&mut self) {
-        self.smoother.reset(self.size.0, self.size.1);
-        self.last_camera = None;
-        self.last_correction = Homography::IDENTITY;
-        self.last_rectify = Homography::IDENTITY;
-    }
 }
 
 #[derive(Default)]
@@ -299,23 +277,18 @@ impl BaseTransformImpl for HomographicWarp {
                 ("homographicwarp cannot start: {}", e)
             ));
         }
-        if s.mode == WarpMode::Random {
-            s.random.validate().map_err(|e| {
+        let random = (s.mode == WarpMode::Random)
+            .then(|| HomographySequence::new(s.seed, s.random))
+            .transpose()
+            .map_err(|e| {
                 gst::error_msg!(
                     gst::LibraryError::Settings,
                     ("homographicwarp cannot start: {}", e)
                 )
             })?;
-        }
         *self.state.lock().unwrap() = Some(State {
-            rng: Pcg64::seed_from_u64(s.seed),
-            random: s.random,
-            rejected_random: None,
-            size: (0, 0),
-            smoother: PathSmoother::new(s.smoothing as usize, 0, 0),
-            last_camera: None,
-            last_correction: Homography::IDENTITY,
-            last_rectify: Homography::IDENTITY,
+            random,
+            camera: CameraPath::new(s.smoothing as usize),
             frame: 0,
         });
         Ok(())
@@ -335,7 +308,7 @@ impl BaseTransformImpl for HomographicWarp {
         ) && let Some(state) = self.state.lock().unwrap().as_mut()
         {
             gst::debug!(CAT, imp = self, "{:?}: camera path reset", event.type_());
-            state.reset_stream();
+            state.camera.reset_stream();
         }
         self.parent_sink_event(event)
     }
@@ -376,12 +349,9 @@ impl VideoFilterImpl for HomographicWarp {
         }
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             // A new frame size starts a new camera path.
-            state.size = (in_info.width() as usize, in_info.height() as usize);
             state
-                .smoother
-                .reset(in_info.width() as usize, in_info.height() as usize);
-            state.last_camera = None;
-            state.last_correction = Homography::IDENTITY;
+                .camera
+                .set_frame_size(in_info.width() as usize, in_info.height() as usize);
         }
         gst::debug!(
             CAT,
@@ -431,58 +401,38 @@ impl VideoFilterImpl for HomographicWarp {
                 }
             },
             WarpMode::Random => {
-                if settings.random != state.random && state.rejected_random != Some(settings.random)
-                {
-                    match settings.random.validate() {
-                        Ok(()) => {
-                            state.random = settings.random;
-                            state.rejected_random = None;
-                        }
-                        Err(e) => {
-                            state.rejected_random = Some(settings.random);
-                            warning = Some(format!(
-                                "ignoring the new random amplitudes until they are valid, keeping the last valid ones: {e}"
-                            ));
-                        }
-                    }
+                let Some(random) = state.random.as_mut() else {
+                    // Only reachable if the mode changed after start (it is mutable in READY).
+                    gst::element_imp_error!(
+                        self,
+                        gst::CoreError::StateChange,
+                        ("mode=random was set after start: set it before starting")
+                    );
+                    return Err(gst::FlowError::Error);
+                };
+                if let ParamsUpdate::Rejected(e) = random.offer_params(settings.random) {
+                    warning = Some(format!(
+                        "ignoring the new random amplitudes until they are valid, keeping the last valid ones: {e}"
+                    ));
                 }
-                (
-                    sample_homography(w, h, &state.random, &mut state.rng),
-                    WarpKind::Random,
-                )
+                (random.next_homography(w, h), WarpKind::Random)
             }
             WarpMode::Stabilize => {
                 let meta = inframe
                     .buffer()
                     .meta::<SuperPointMatchesMeta>()
                     .ok_or_else(needs_matches)?;
-                let data = meta.data();
-                if state.smoother.window() != settings.smoothing as usize {
-                    state.smoother.set_window(settings.smoothing as usize);
-                }
-                if data.status == MatchStatus::Reference {
-                    state.smoother.reset(w, h);
-                }
-                // Lost frames keep the last pose (no motion assumed).
-                let camera = data
-                    .from_reference()
-                    .or(state.last_camera)
-                    .unwrap_or(Homography::IDENTITY);
-                state.last_camera = Some(camera);
-                if let Some(c) = state.smoother.push(&camera) {
-                    state.last_correction = c;
-                }
-                (state.last_correction, WarpKind::Stabilize)
+                let correction = state
+                    .camera
+                    .stabilize(meta.data(), settings.smoothing as usize);
+                (correction, WarpKind::Stabilize)
             }
             WarpMode::Rectify => {
                 let meta = inframe
                     .buffer()
                     .meta::<SuperPointMatchesMeta>()
                     .ok_or_else(needs_matches)?;
-                if let Some(t) = meta.data().to_reference.filter(|t| t.is_valid()) {
-                    state.last_rectify = t;
-                }
-                (state.last_rectify, WarpKind::Rectify)
+                (state.camera.rectify(meta.data()), WarpKind::Rectify)
             }
         };
         let frame_no = state.frame;
@@ -492,82 +442,51 @@ impl VideoFilterImpl for HomographicWarp {
             gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", w));
         }
 
-        let border = Rgba::from_argb(settings.border_color);
         let Some(layout) = formats::layout_of(inframe.format()) else {
             return Err(gst::FlowError::NotNegotiated);
         };
-        let border_values = layout.encode(border);
         let interpolation = match settings.interpolation {
             Interpolation::Bilinear => warp::Interpolation::Bilinear,
             Interpolation::Nearest => warp::Interpolation::Nearest,
         };
         // Strides and offsets of both frames come from their GstVideoMeta when the buffers carry
-        // one (decoders, cameras, rawvideoparse), else from the caps.
-        for (side, strides) in [
-            ("input", inframe.plane_stride()),
-            ("output", outframe.plane_stride()),
-        ] {
-            if let Some(s) = strides[..layout.planes()].iter().find(|&&s| s < 0) {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    (
-                        "negative row stride {} on the {} frame (bottom-up layout) is not supported: insert videoflip method=vertical-flip ! videoconvert",
-                        s,
-                        side
-                    )
-                );
-                return Err(gst::FlowError::NotSupported);
-            }
-        }
-        let chroma_h = hm.rescaled(0.5, 0.5);
-        for (i, border) in border_values.iter().enumerate() {
-            let (pw, ph) = layout.plane_dims(i, w, h);
-            let chroma = layout.is_subsampled(i);
-            let src_stride = inframe.plane_stride()[i] as usize;
-            let dst_stride = outframe.plane_stride()[i] as usize;
-            let src = inframe.plane_data(i as u32).map_err(|_| {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Failed,
-                    ("cannot read plane {}", i)
-                );
-                gst::FlowError::Error
-            })?;
-            let dst = outframe.plane_data_mut(i as u32).map_err(|_| {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Failed,
-                    ("cannot write plane {}", i)
-                );
-                gst::FlowError::Error
-            })?;
-            let plane_h = if chroma { &chroma_h } else { &hm };
-            warp::warp_plane(
-                Plane {
-                    data: src,
-                    width: pw,
-                    height: ph,
-                    stride: src_stride,
-                },
-                dst,
-                pw,
-                ph,
-                dst_stride,
-                layout.plane_channels(i),
-                plane_h,
-                interpolation,
-                border,
-            )
-            .map_err(|e| {
-                gst::element_imp_error!(
-                    self,
-                    gst::LibraryError::Failed,
-                    ("warping plane {} failed: {}", i, e)
-                );
-                gst::FlowError::Error
-            })?;
-        }
+        // one (decoders, cameras, rawvideoparse), else from the caps. Checked before the planes
+        // are read: their sizes are computed from the strides.
+        let n_planes = layout.planes();
+        let strides = |side: &str, strides: &[i32]| {
+            row_strides(&strides[..n_planes], "homographicwarp").map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Format, ("{} frame: {}", side, e));
+                gst::FlowError::NotSupported
+            })
+        };
+        let src_strides = strides("input", inframe.plane_stride())?;
+        let dst_strides = strides("output", outframe.plane_stride())?;
+        let src: Vec<(&[u8], usize)> = inframe
+            .planes_data()
+            .into_iter()
+            .take(n_planes)
+            .zip(src_strides)
+            .collect();
+        let mut dst: Vec<(&mut [u8], usize)> = outframe
+            .planes_data_mut()
+            .into_iter()
+            .take(n_planes)
+            .zip(dst_strides)
+            .collect();
+        warp::warp_frame(
+            layout,
+            &src,
+            &mut dst,
+            (w, h),
+            &hm,
+            interpolation,
+            Rgba::from_argb(settings.border_color),
+        )
+        .map_err(|e| {
+            gst::element_imp_error!(self, gst::LibraryError::Failed, ("warping failed: {}", e));
+            gst::FlowError::Error
+        })?;
+        drop(dst);
 
         let upstream = inframe
             .buffer()

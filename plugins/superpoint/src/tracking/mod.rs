@@ -59,6 +59,57 @@ pub enum ParamsUpdate {
     StillRejected,
 }
 
+/// Settings of a running stream that may be changed while it plays: the valid ones in use and
+/// the last invalid ones offered, so that each invalid change is reported once. Used by the
+/// [`Tracker`] and by [`HomographySequence`](crate::sampling::HomographySequence).
+#[derive(Debug, Clone)]
+pub struct ParamsInUse<T> {
+    in_use: T,
+    rejected: Option<T>,
+}
+
+impl<T: Copy + PartialEq> ParamsInUse<T> {
+    /// `in_use` as the settings in use (the caller has checked them).
+    pub fn new(in_use: T) -> Self {
+        ParamsInUse {
+            in_use,
+            rejected: None,
+        }
+    }
+
+    /// The settings in use.
+    pub fn get(&self) -> &T {
+        &self.in_use
+    }
+
+    /// Offers `wanted`: used when `validate` accepts them; otherwise the settings in use stay
+    /// and the error is returned once ([`ParamsUpdate::StillRejected`] for the same settings
+    /// offered again).
+    pub fn offer(
+        &mut self,
+        wanted: T,
+        validate: impl FnOnce(&T) -> Result<(), Error>,
+    ) -> ParamsUpdate {
+        if wanted == self.in_use {
+            return ParamsUpdate::Unchanged;
+        }
+        if self.rejected == Some(wanted) {
+            return ParamsUpdate::StillRejected;
+        }
+        match validate(&wanted) {
+            Ok(()) => {
+                self.in_use = wanted;
+                self.rejected = None;
+                ParamsUpdate::Applied
+            }
+            Err(e) => {
+                self.rejected = Some(wanted);
+                ParamsUpdate::Rejected(e)
+            }
+        }
+    }
+}
+
 /// The result of one frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackedFrame {
@@ -96,9 +147,7 @@ pub struct Tracker {
     frame: u64,
     model_checked: bool,
     /// The settings in use (the last valid ones offered).
-    params: TrackParams,
-    /// Settings offered that were invalid (reported once).
-    rejected: Option<TrackParams>,
+    params: ParamsInUse<TrackParams>,
 }
 
 impl Tracker {
@@ -117,36 +166,19 @@ impl Tracker {
             chain_size: (0, 0),
             frame: 0,
             model_checked: false,
-            params,
-            rejected: None,
+            params: ParamsInUse::new(params),
         })
     }
 
     /// The settings in use.
     pub fn params(&self) -> &TrackParams {
-        &self.params
+        self.params.get()
     }
 
     /// Offers new settings (e.g. changed while playing): valid ones are used from the next
     /// frame on; invalid ones leave the last valid ones in use and are reported once.
     pub fn offer_params(&mut self, wanted: TrackParams) -> ParamsUpdate {
-        if wanted == self.params {
-            return ParamsUpdate::Unchanged;
-        }
-        if self.rejected == Some(wanted) {
-            return ParamsUpdate::StillRejected;
-        }
-        match wanted.validate() {
-            Ok(()) => {
-                self.params = wanted;
-                self.rejected = None;
-                ParamsUpdate::Applied
-            }
-            Err(e) => {
-                self.rejected = Some(wanted);
-                ParamsUpdate::Rejected(e)
-            }
-        }
+        self.params.offer(wanted, TrackParams::validate)
     }
 
     /// Uses the keypoints of an image as the reference of `reference` mode, kept across seeks and
@@ -277,7 +309,7 @@ impl Tracker {
         current: &KeypointsData,
         needed: usize,
     ) -> Result<Estimate, Error> {
-        let TrackParams { matching, ransac } = self.params;
+        let TrackParams { matching, ransac } = *self.params.get();
         self.matcher.match_descriptors(
             &target.descriptors,
             &current.descriptors,
