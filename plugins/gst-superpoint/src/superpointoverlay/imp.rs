@@ -1,4 +1,3 @@
-use std::collections::VecDeque;
 use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
@@ -9,6 +8,9 @@ use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use superpoint::draw::{FrameCanvas, Rgba};
+use superpoint::geometry::PixelScale;
+use superpoint::pixel::row_strides;
+use superpoint::tracking::TrackBook;
 
 use crate::formats::{self, Preference};
 use crate::meta::{MatchStatus, MatchTarget, SuperPointKeypointsMeta, SuperPointMatchesMeta};
@@ -67,10 +69,10 @@ impl Default for Settings {
     }
 }
 
-/// Tracks of `mode=previous` matches: per keypoint of the last frame, its past positions.
 #[derive(Default)]
 struct State {
-    tracks: Vec<Option<VecDeque<(f32, f32)>>>,
+    /// Paths of the keypoints through `mode=previous` matches.
+    tracks: TrackBook,
     warned_no_meta: bool,
 }
 
@@ -312,53 +314,21 @@ impl VideoFilterImpl for SuperPointOverlay {
             return Ok(gst::FlowSuccess::Ok);
         }
 
-        // Tracks: extend the previous frame's tracks through this frame's inlier matches.
-        let mut tracks: Vec<Option<VecDeque<(f32, f32)>>> = Vec::new();
-        if let Some(m) = &matches
-            && m.target == MatchTarget::Previous
-            && m.status == MatchStatus::Ok
-        {
-            let current_count = keypoints.as_ref().map_or(0, |k| k.keypoints.len()).max(
-                m.pairs
-                    .iter()
-                    .map(|p| p.current as usize + 1)
-                    .max()
-                    .unwrap_or(0),
-            );
-            tracks.resize(current_count, None);
-            for p in m.inlier_pairs() {
-                let mut t = state
-                    .tracks
-                    .get_mut(p.matched as usize)
-                    .and_then(Option::take)
-                    .unwrap_or_else(|| VecDeque::from([(p.matched_point[0], p.matched_point[1])]));
-                t.push_back((p.current_point[0], p.current_point[1]));
-                while t.len() > s.track_length as usize + 1 {
-                    t.pop_front();
-                }
-                tracks[p.current as usize] = Some(t);
-            }
-        }
-        state.tracks = tracks;
+        state.tracks.advance(
+            matches.as_deref(),
+            keypoints.as_ref().map_or(0, |k| k.keypoints.len()),
+            s.track_length as usize,
+        );
 
         let (w, h) = (frame.width() as usize, frame.height() as usize);
         let format = formats::layout_of(frame.format()).ok_or(gst::FlowError::NotNegotiated)?;
         let n_planes = format.planes();
         // The mapped frame's strides and offsets come from the buffer's GstVideoMeta when it has
         // one (decoders, cameras, rawvideoparse), else from the caps.
-        let strides: Vec<usize> = frame.plane_stride()[..n_planes]
-            .iter()
-            .map(|&s| usize::try_from(s))
-            .collect::<Result<_, _>>()
-            .map_err(|_| {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    (
-                        "negative row stride in {:?} (bottom-up layout) is not supported: insert videoflip method=vertical-flip ! videoconvert",
-                        frame.plane_stride()
-                    )
-                );
+        // Checked before the planes are mapped: their sizes are computed from the strides.
+        let strides =
+            row_strides(&frame.plane_stride()[..n_planes], "superpointoverlay").map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
                 gst::FlowError::NotSupported
             })?;
         let planes: Vec<(&mut [u8], usize)> = frame
@@ -375,15 +345,10 @@ impl VideoFilterImpl for SuperPointOverlay {
 
         if let Some(m) = &matches {
             // Scale when the frame was resized after matching without a meta transform.
-            let (sx, sy) = (
-                w as f32 / m.width.max(1) as f32,
-                h as f32 / m.height.max(1) as f32,
-            );
+            let scale = PixelScale::between((m.width, m.height), (w as u32, h as u32));
             let at = |p: [f32; 2]| {
-                (
-                    ((p[0] + 0.5) * sx - 0.5) as f64,
-                    ((p[1] + 0.5) * sy - 0.5) as f64,
-                )
+                let (x, y) = scale.apply_f32(p[0], p[1]);
+                (x as f64, y as f64)
             };
             if s.draw_outline
                 && let Some(from_ref) = m.from_reference()
@@ -410,8 +375,8 @@ impl VideoFilterImpl for SuperPointOverlay {
             if s.draw_matches {
                 let c = Rgba::from_argb(s.match_color);
                 if m.target == MatchTarget::Previous {
-                    for track in state.tracks.iter().flatten() {
-                        let pts: Vec<(f64, f64)> = track.iter().map(|&(x, y)| at([x, y])).collect();
+                    for track in state.tracks.tracks() {
+                        let pts: Vec<(f64, f64)> = track.points().map(at).collect();
                         canvas.polyline(&pts, false, c, t);
                     }
                 } else {
@@ -427,16 +392,11 @@ impl VideoFilterImpl for SuperPointOverlay {
         if s.draw_keypoints
             && let Some(k) = &keypoints
         {
-            let (sx, sy) = (
-                w as f32 / k.width.max(1) as f32,
-                h as f32 / k.height.max(1) as f32,
-            );
+            let scale = PixelScale::between((k.width, k.height), (w as u32, h as u32));
             let c = Rgba::from_argb(s.keypoint_color);
             for kp in &k.keypoints {
-                let (x, y) = (
-                    ((kp.x + 0.5) * sx - 0.5) as f64,
-                    ((kp.y + 0.5) * sy - 0.5) as f64,
-                );
+                let (x, y) = scale.apply_f32(kp.x, kp.y);
+                let (x, y) = (x as f64, y as f64);
                 if !(x.is_finite() && y.is_finite()) {
                     continue;
                 }

@@ -2,7 +2,8 @@
 //! each frame's descriptors are matched against the previous frame or a reference, the homography
 //! is estimated with RANSAC, and in `previous` mode the frame-to-frame homographies are composed
 //! into one from the current frame to the first frame of the chain. The `superpointmatch` element
-//! maps buffers, metas and messages around a [`Tracker`].
+//! maps buffers, metas and messages around a [`Tracker`]; `superpointoverlay` draws the keypoint
+//! paths a [`TrackBook`] follows through the matches.
 //!
 //! Book-keeping rules:
 //! - `previous`: the first frame, a frame after [`Tracker::reset_stream`], and a frame with
@@ -16,10 +17,12 @@
 //!   it was, and tracking goes on with the next frame.
 
 mod data;
+mod tracks;
 
 use std::sync::Arc;
 
 pub use data::{KeypointsData, MatchPair, MatchStatus, MatchTarget, MatchesData};
+pub use tracks::{Track, TrackBook};
 
 use crate::Error;
 use crate::geometry::Homography;
