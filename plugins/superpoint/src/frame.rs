@@ -2,10 +2,13 @@
 //! float input: the luma plane is used directly for GRAY8/NV12/I420, BT.601 luma is computed for
 //! RGB-family layouts, and the result is padded (edge replication) or resized to multiples of 8.
 
+use crate::Error;
 use crate::geometry::rescale_coordinate;
-use crate::{Error, MIN_FRAME_SIDE};
 
 pub use crate::pixel::PixelLayout;
+
+/// Smallest frame side the detector accepts (two detector cells).
+pub const MIN_FRAME_SIDE: usize = 16;
 
 /// A borrowed frame: one plane with a row stride.
 #[derive(Debug, Clone, Copy)]

@@ -2,7 +2,7 @@
 //! library, each in a documented search order, so that a `.deb` install, a user install into
 //! `~/.local/share` and a source build all work without setting variables.
 //!
-//! Default model ([`find_model`], used by [`crate::default_model_path`]):
+//! Default model ([`find_model`], used by [`default_model_path`]):
 //! 1. `$SUPERPOINT_MODEL` (taken as given, even when the file is missing);
 //! 2. the user's data directory: `$XDG_DATA_HOME` (default `~/.local/share`)`/gst-superpoint/superpoint.onnx`;
 //! 3. the system data directories: each of `$XDG_DATA_DIRS` (default
@@ -150,6 +150,15 @@ pub fn find_model(env: &SearchEnv) -> ModelSearch {
         Some(p) => ModelSearch::Found(p.clone()),
         None => ModelSearch::NotFound(candidates),
     }
+}
+
+/// The model used when none is given (shared by the elements and the CLI), searched in the order
+/// of this module: `$SUPERPOINT_MODEL`, `$XDG_DATA_HOME` (or `~/.local/share`)`/gst-superpoint/`,
+/// each of `$XDG_DATA_DIRS` (or `/usr/local/share:/usr/share`)`/gst-superpoint/`, then the source
+/// tree's `models/`. When no file exists it is the source tree's path, and loading it fails with
+/// an error listing every place searched ([`missing_model_note`]).
+pub fn default_model_path() -> PathBuf {
+    find_model(&SearchEnv::from_process()).path()
 }
 
 /// When `missing` (a model path that does not exist) is the default model of this process, the
