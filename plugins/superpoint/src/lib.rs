@@ -1,9 +1,15 @@
 //! SuperPoint keypoint detection and description without GStreamer: ONNX model I/O, the ONNX
 //! Runtime engine, pre- and post-processing, and the JSON formats shared by the GStreamer elements,
 //! the `superpoint` CLI and the training tools.
+//!
+//! Features: `cli` (default; the `superpoint` binary) turns on `plot` (PNG line charts:
+//! [`plot`], [`eval::plot_mma`]) and `checkpoint` (import of PyTorch checkpoints: [`checkpoint`]),
+//! which only the CLI and the offline tools use; the GStreamer plugin builds without them.
+//! `torch` adds the libtorch engine ([`torch`]).
 #![warn(missing_docs)]
 
 pub mod batching;
+#[cfg(feature = "checkpoint")]
 pub mod checkpoint;
 pub mod detector;
 pub mod draw;
@@ -19,6 +25,7 @@ pub mod matching;
 pub mod metrics;
 pub mod onnx;
 pub mod pixel;
+#[cfg(feature = "plot")]
 pub mod plot;
 pub mod postprocess;
 pub mod ransac;

@@ -22,6 +22,7 @@
 //! sources), [`report`] (evaluation, aggregation, table) and [`plot`] (the MMA plot).
 
 pub mod dataset;
+#[cfg(feature = "plot")]
 pub mod plot;
 pub mod report;
 pub mod source;
@@ -31,6 +32,7 @@ pub use dataset::{
     IMAGE_EXTENSIONS, Sequence, SequenceKind, load_dataset, load_sequence, parse_homography,
     read_homography, write_homography,
 };
+#[cfg(feature = "plot")]
 pub use plot::plot_mma;
 pub use report::{PairMetricsRecord, Report, Summary, evaluate};
 pub use source::{DetectorSource, FeatureSource, JsonSource};
