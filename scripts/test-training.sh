@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Tests of the SuperPoint trainer (training/): unit and integration tests (CPU), then the whole
+# Tests of the SuperPoint trainer (training/): clippy on what needs libtorch (the trainer, the
+# `torch` feature; scripts/clippy.sh --torch), unit and integration tests (CPU), then the whole
 # recipe at tiny scale (`superpoint-train pipeline --small`). Needs scripts/setup.sh (ONNX Runtime)
 # to have run; installs libtorch itself through scripts/setup-training.sh.
 set -euo pipefail
@@ -14,6 +15,8 @@ export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$ORT_LIB}"
 
 bash "$ROOT/scripts/setup-training.sh"
 export LIBTORCH_USE_PYTORCH=1 PATH="$ROOT/.deps/torch-venv/bin:$PATH"
+
+bash "$ROOT/scripts/clippy.sh" --torch || die "clippy found problems (above)"
 
 say "cargo test --release -p superpoint-train"
 (cd "$ROOT" && cargo test --release --locked -q -p superpoint-train 2>&1) | tee /tmp/superpoint-train-tests.$$ \
