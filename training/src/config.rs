@@ -420,8 +420,12 @@ impl Config {
         c.eval.batch_size = 16;
         c.adapt.height = 120;
         c.adapt.width = 160;
-        c.adapt.num_homographies = 10;
-        c.adapt.batch_size = 11;
+        c.adapt.num_homographies = 8;
+        c.adapt.batch_size = 9;
+        // 1,200 of the photos (a seeded draw from every folder): adaptation at 240x320 costs
+        // about 4x the first round's per photo, and 15,000 steps of 8 pairs see each about 100
+        // times.
+        c.adapt.max_photos = 1_200;
         c.adapt.max_photos = 12;
         // A 300-step MagicPoint is far less confident than a trained one.
         c.adapt.threshold = 0.005;
@@ -491,7 +495,7 @@ impl Config {
 
     /// The second round of the CPU recipe (`superpoint-cpu-v2`, made with `refine` from the
     /// first round's model): Homographic Adaptation by that model at 240x320 (random 240x320 crops
-    /// of photos resized to cover 480x640: the detail of 640-pixel images; identity + 10 warps), then joint training
+    /// of photos resized to cover 480x640: the detail of 640-pixel images; identity + 8 warps, 1,200 photos), then joint training
     /// from it on 120x160 views zoomed 0.5x to 2x each (scale ratios up to 4x within a pair),
     /// rotated up to ±45° against each other, with BatchNorm frozen (the model's is folded).
     pub fn cpu_v2() -> Self {
@@ -500,8 +504,12 @@ impl Config {
         c.adapt.width = 320;
         c.adapt.cover_height = 480;
         c.adapt.cover_width = 640;
-        c.adapt.num_homographies = 10;
-        c.adapt.batch_size = 11;
+        c.adapt.num_homographies = 8;
+        c.adapt.batch_size = 9;
+        // 1,200 of the photos (a seeded draw from every folder): adaptation at 240x320 costs
+        // about 4x the first round's per photo, and 15,000 steps of 8 pairs see each about 100
+        // times.
+        c.adapt.max_photos = 1_200;
         let t = &mut c.train;
         t.view_height = 120;
         t.view_width = 160;
