@@ -156,7 +156,11 @@ impl Validator {
         }
         let mut real = Vec::new();
         for p in data.pairs {
-            real.extend(load_dataset(p)?);
+            let dataset = load_dataset(p)?;
+            for w in &dataset.warnings {
+                eprintln!("[train] warning: {w}");
+            }
+            real.extend(dataset.sequences);
         }
         if !real.is_empty() {
             let pairs: usize = real.iter().map(|s| s.images.len() - 1).sum();

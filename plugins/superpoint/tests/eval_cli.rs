@@ -87,7 +87,7 @@ fn make_synthetic(root: &Path) -> PathBuf {
 /// every other image (kept when inside), each carrying the same random descriptor.
 fn write_perfect_detections(data: &Path, out: &Path, shuffle: bool) {
     let mut rng = Pcg64::seed_from_u64(5);
-    for seq in load_dataset(data).unwrap() {
+    for seq in load_dataset(data).unwrap().sequences {
         let dir = out.join(&seq.name);
         std::fs::create_dir_all(&dir).unwrap();
         let (w, h) = image::image_dimensions(&seq.images[0]).unwrap();
@@ -103,9 +103,9 @@ fn write_perfect_detections(data: &Path, out: &Path, shuffle: bool) {
         let desc: Vec<Vec<f32>> = (0..n)
             .map(|_| (0..32).map(|_| rng.random_range(-1.0..1.0f32)).collect())
             .collect();
-        for k in 1..=seq.images.len() {
-            let hk = seq.homographies[k - 1];
-            let (wk, hk_h) = image::image_dimensions(&seq.images[k - 1]).unwrap();
+        for (i, &k) in seq.numbers.iter().enumerate() {
+            let hk = seq.homographies[i];
+            let (wk, hk_h) = image::image_dimensions(&seq.images[i]).unwrap();
             let mut f = DetectionFile {
                 width: wk,
                 height: hk_h,
@@ -145,7 +145,7 @@ fn summary<'a>(report: &'a Value, split: &str) -> &'a Value {
 fn synthetic_dataset_layout_and_determinism() {
     let root = temp_dir("layout");
     let data = make_synthetic(&root);
-    let seqs = load_dataset(&data).unwrap();
+    let seqs = load_dataset(&data).unwrap().sequences;
     assert_eq!(
         seqs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
         ["v_syn_alpha", "v_syn_beta"]
@@ -405,5 +405,54 @@ fn bad_input_gives_clear_errors() {
         partial.to_str().unwrap(),
     ]));
     assert!(e.contains("H_1_3") && e.contains("9 numbers"), "{e}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn missing_images_are_named_and_nested_sources_are_found() {
+    // realpairs-like layout: DATASET/<source>/<sequence>, with image 3 of one sequence removed
+    // (its H_1_3 kept): 4 + 5 pairs evaluated, and a warning naming the skipped pair.
+    let root = temp_dir("gaps");
+    let data = make_synthetic(&root);
+    let nested = root.join("nested");
+    for (src, seq) in [("oxford", "v_syn_alpha"), ("hpatches", "v_syn_beta")] {
+        let to = nested.join(src).join(seq);
+        std::fs::create_dir_all(&to).unwrap();
+        for entry in std::fs::read_dir(data.join(seq)).unwrap() {
+            let p = entry.unwrap().path();
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::remove_file(nested.join("oxford/v_syn_alpha/3.png")).unwrap();
+    let perfect = root.join("perfect");
+    write_perfect_detections(&nested, &perfect, false);
+    let report_path = root.join("gaps.json");
+    let out = superpoint(&[
+        "eval",
+        nested.to_str().unwrap(),
+        "--detections",
+        perfect.to_str().unwrap(),
+        "--json",
+        report_path.to_str().unwrap(),
+        "-q",
+    ]);
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: oxford/v_syn_alpha: skipping pair (1, 3)")
+            && stderr.contains("H_1_3"),
+        "{stderr}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    let pairs = report["pairs"].as_array().unwrap();
+    assert_eq!(pairs.len(), 9);
+    let alpha: Vec<u64> = pairs
+        .iter()
+        .filter(|p| p["sequence"] == "oxford/v_syn_alpha")
+        .map(|p| p["image"].as_u64().unwrap())
+        .collect();
+    assert_eq!(alpha, vec![2, 4, 5, 6]);
+    assert_eq!(summary(&report, "all")["sequences"], 2);
     std::fs::remove_dir_all(&root).unwrap();
 }

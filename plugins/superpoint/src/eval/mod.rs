@@ -29,8 +29,8 @@ pub mod source;
 pub mod synthetic;
 
 pub use dataset::{
-    IMAGE_EXTENSIONS, Sequence, SequenceKind, load_dataset, load_sequence, parse_homography,
-    read_homography, write_homography,
+    Dataset, IMAGE_EXTENSIONS, Sequence, SequenceKind, load_dataset, load_sequence,
+    parse_homography, read_homography, write_homography,
 };
 #[cfg(feature = "plot")]
 pub use plot::plot_mma;

@@ -12,7 +12,7 @@ use crate::views::{ViewSpec, best_view};
 /// Means of one group of pairs.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Summary {
-    /// `all`, `illumination` or `viewpoint`.
+    /// `all`, `illumination`, `viewpoint`, or a source folder's name.
     pub split: String,
     /// Sequences in the group.
     pub sequences: usize,
@@ -53,7 +53,8 @@ pub struct Report {
     pub dataset: String,
     /// Metric parameters.
     pub params: MetricParams,
-    /// `all`, then `illumination` and `viewpoint` when the dataset has such sequences.
+    /// `all`, then `illumination` and `viewpoint` when the dataset has such sequences, then one
+    /// per source folder when sequences are nested (`oxford/bark`: `oxford`).
     pub summaries: Vec<Summary>,
     /// Every pair.
     pub pairs: Vec<PairMetricsRecord>,
@@ -174,7 +175,7 @@ pub fn evaluate(
             false => source.reference_views(seq, &params.reference_views)?,
         };
         let mut line = format!("{}: image 1 {} keypoints", seq.name, a.len());
-        for k in 2..=seq.images.len() {
+        for (k, truth) in seq.pairs() {
             let (b, ms_b) = source.features(seq, k)?;
             // With views of image 1, the best one stands in for it (image 1 itself when no view
             // gives a homography).
@@ -187,13 +188,13 @@ pub fn evaluate(
                 &mut matcher,
             )?;
             let a = best.map_or(&a, |v| &views[v.index].features);
-            let mut m = evaluate_pair(a, &b, &seq.homographies[k - 1], params, &mut matcher)
+            let mut m = evaluate_pair(a, &b, truth, params, &mut matcher)
                 .map_err(|e| Error::Input(format!("{} pair (1, {k}): {e}", seq.name)))?;
             m.sequence = seq.name.clone();
             m.image = k;
-            m.detect_ms = match (k, ms_a, ms_b) {
+            m.detect_ms = match (k == seq.numbers[1], ms_a, ms_b) {
                 // Image 1's time is folded into the first pair's mean.
-                (2, Some(x), Some(y)) => Some((x + y) / 2.0),
+                (true, Some(x), Some(y)) => Some((x + y) / 2.0),
                 (_, _, y) => y,
             };
             line.push_str(&format!(
@@ -221,6 +222,19 @@ pub fn evaluate(
         if !group.is_empty() {
             summaries.push(summarize(name, &group, params));
         }
+    }
+    // A dataset of sources (`oxford/bark`, `evd/cat`): one summary per source too.
+    let mut sources: Vec<&str> = pairs
+        .iter()
+        .filter_map(|p| p.metrics.sequence.split_once('/').map(|s| s.0))
+        .collect();
+    sources.dedup();
+    for source in sources {
+        let group: Vec<&PairMetricsRecord> = pairs
+            .iter()
+            .filter(|p| p.metrics.sequence.split_once('/').map(|s| s.0) == Some(source))
+            .collect();
+        summaries.push(summarize(source, &group, params));
     }
     Ok(Report {
         method: source.name(),

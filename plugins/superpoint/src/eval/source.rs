@@ -33,6 +33,10 @@ pub trait FeatureSource {
     }
 }
 
+fn missing_image(seq: &Sequence, k: usize) -> Error {
+    Error::Input(format!("{}: has no image {k}", seq.name))
+}
+
 /// Runs a SuperPoint [`Detector`] on the images (the time of `detect` is measured).
 pub struct DetectorSource {
     detector: Detector,
@@ -57,7 +61,7 @@ impl FeatureSource for DetectorSource {
     }
 
     fn features(&mut self, seq: &Sequence, k: usize) -> Result<(Features, Option<f64>), Error> {
-        let path = &seq.images[k - 1];
+        let path = seq.image(k).ok_or_else(|| missing_image(seq, k))?;
         let img = OwnedImage::load(path)?;
         let frame = img
             .frame()
@@ -130,15 +134,16 @@ impl FeatureSource for JsonSource {
                 path.display()
             ))
         })?;
-        let (w, h) = image::image_dimensions(&seq.images[k - 1])
-            .map_err(|e| Error::io(format!("cannot read {}", seq.images[k - 1].display()), e))?;
+        let path = seq.image(k).ok_or_else(|| missing_image(seq, k))?;
+        let (w, h) = image::image_dimensions(path)
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         if (file.width, file.height) != (w, h) {
             return Err(Error::Input(format!(
                 "{}: detections are for a {}x{} image but {} is {w}x{h}; detect on the original images",
                 path.display(),
                 file.width,
                 file.height,
-                seq.images[k - 1].display()
+                path.display()
             )));
         }
         let f = Features::from_file(&file)

@@ -167,7 +167,8 @@ pub fn generate_synthetic(
             save(&warped, &dir.join(format!("{k}.png")))?;
             write_homography(&dir.join(format!("H_1_{k}")), &hm)?;
         }
-        sequences.push(load_sequence(&dir)?);
+        let mut warnings = Vec::new();
+        sequences.push(load_sequence(&dir, name, &mut warnings)?);
     }
     let provenance = serde_json::json!({
         "generator": "superpoint eval --synthetic",

@@ -26,8 +26,10 @@ fn parse_views(s: &str) -> Result<ViewParams, String> {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Dataset layout (HPatches): DIR/<sequence>/1.ppm..6.ppm (or .png) and H_1_2..H_1_6, each a 3x3 \
-matrix (9 numbers) mapping image 1 to image k. Sequences named i_* / v_* are reported as \
-illumination / viewpoint groups. With the model, the detector keeps at least -n and --rep-n keypoints per image (--max-keypoints is raised when smaller). Matching: mutual nearest neighbours by L2 distance; homographies: RANSAC (MSAC loss over t/3, 2t/3, t; LO refinement).
+matrix (9 numbers) mapping image 1 to image k; sequences may sit one or two folders down \
+(DIR/<source>/<sequence>, reported per source too). Every pair (1, k) whose image and H_1_k both \
+exist is evaluated; an image or homography without its partner is skipped with a warning naming \
+it. Sequences named i_* / v_* are reported as illumination / viewpoint groups. With the model, the detector keeps at least -n and --rep-n keypoints per image (--max-keypoints is raised when smaller). Matching: mutual nearest neighbours by L2 distance; homographies: RANSAC (MSAC loss over t/3, 2t/3, t; LO refinement).
 
 Examples:
   superpoint eval hpatches/ --model models/superpoint.onnx --json sp.json --plot sp.png
@@ -137,7 +139,11 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
         return Err("--generate-only needs --synthetic PHOTOS_DIR".into());
     }
 
-    let sequences = load_dataset(&args.dataset).map_err(|e| e.to_string())?;
+    let dataset = load_dataset(&args.dataset).map_err(|e| e.to_string())?;
+    for w in &dataset.warnings {
+        eprintln!("superpoint eval: warning: {w}");
+    }
+    let sequences = dataset.sequences;
     let mut rep = vec![args.rep_n];
     if args.num_keypoints != args.rep_n {
         rep.push(args.num_keypoints);
