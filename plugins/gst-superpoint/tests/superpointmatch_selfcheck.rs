@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use gst::prelude::*;
 use gstsuperpoint::messages::MatchMessage;
 use gstsuperpoint::meta::{HomographyMeta, MatchStatus, SuperPointMatchesMeta};
@@ -157,25 +155,9 @@ fn selfcheck_plumbing_with_the_random_model() {
     );
 }
 
-/// The shipped model (or `$SUPERPOINT_MODEL`), which must be a trained one.
-fn trained_model() -> PathBuf {
-    let path = std::env::var_os("SUPERPOINT_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../models/superpoint.onnx"
-            ))
-        });
-    let info = superpoint::onnx::read_model_info(&path)
-        .unwrap_or_else(|e| panic!("the shipped model {}: {e}", path.display()));
-    assert!(info.trained, "{} is not a trained model", path.display());
-    path
-}
-
 #[test]
 fn selfcheck_accuracy_with_the_trained_model() {
-    let model = trained_model();
+    let model = common::trained_model();
     let results = run_selfcheck(&model, 40);
     let (ok, under3, median, mean) = summary(&results);
     let frames = results.len() - 1;

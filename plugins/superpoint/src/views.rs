@@ -213,16 +213,12 @@ pub struct ReferenceView {
     pub features: Features,
 }
 
-/// The detection threshold of views (when the detector's is higher): shrunk views of fine texture
-/// have few confident keypoints (bark at 0.25x: 5 to 10 at 0.015, about 45 at this threshold,
-/// which solved the 3x and 4x zoom pairs of Oxford bark), and a reference described once can
-/// afford the weaker ones; each view still keeps at most the detector's `max_keypoints`.
-pub const VIEW_THRESHOLD: f32 = 0.0005;
-
-/// Describes every view of `params` of `reference` with `detector` (its threshold lowered to
-/// [`VIEW_THRESHOLD`] meanwhile). Keypoints whose reference position lies within `border` view
-/// pixels of the reference's edge (or outside it) are dropped: there the network sees the canvas,
-/// not the reference.
+/// Describes every view of `params` of `reference` with `detector` (views smaller than
+/// [`crate::MIN_FRAME_SIDE`] on a side are left out). Keypoints whose reference
+/// position lies within `border` view pixels of the reference's edge (or outside it) are dropped:
+/// there the network sees the canvas, not the reference. Shrunk views of fine texture have few
+/// keypoints at the usual threshold (Oxford bark at 0.25x: 5 to 10 at 0.015, about 45 at 0.0005);
+/// a lower threshold for the reference, described only once, finds more.
 pub fn describe_views(
     detector: &mut Detector,
     reference: &OwnedImage,
@@ -230,28 +226,16 @@ pub fn describe_views(
     border: usize,
 ) -> Result<Vec<ReferenceView>, Error> {
     params.validate()?;
-    let config = *detector.config();
-    let mut lowered = config;
-    lowered.post.threshold = config.post.threshold.min(VIEW_THRESHOLD);
-    detector.set_config(lowered)?;
-    let views = describe_each(detector, reference, params, border);
-    detector.set_config(config)?;
-    views
-}
-
-fn describe_each(
-    detector: &mut Detector,
-    reference: &OwnedImage,
-    params: &ViewParams,
-    border: usize,
-) -> Result<Vec<ReferenceView>, Error> {
     let (w, h) = (reference.width as f64, reference.height as f64);
     let mut det = Detections::default();
-    params
-        .specs()
-        .into_iter()
-        .map(|spec| {
-            let view = render_view(reference, spec)?;
+    let mut out = Vec::new();
+    for spec in params.specs() {
+        let view = render_view(reference, spec)?;
+        // A view below the network's smallest input (a small reference shrunk) is left out.
+        if view.image.width.min(view.image.height) < crate::MIN_FRAME_SIDE {
+            continue;
+        }
+        out.push({
             detector.detect(&view.image.frame()?, &mut det)?;
             let back = view
                 .to_view
@@ -280,7 +264,7 @@ fn describe_each(
                 }
             }
             let dim = if desc.is_empty() { 0 } else { dim };
-            Ok(ReferenceView {
+            ReferenceView {
                 spec,
                 features: Features::new(
                     reference.width as u32,
@@ -289,9 +273,10 @@ fn describe_each(
                     desc,
                     dim,
                 )?,
-            })
-        })
-        .collect()
+            }
+        });
+    }
+    Ok(out)
 }
 
 /// The view that matches `query` best, with its RANSAC inliers.

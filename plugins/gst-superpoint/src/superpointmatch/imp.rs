@@ -12,6 +12,7 @@ use superpoint::ransac::{
     DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD as DEFAULT_RANSAC_THRESHOLD, RansacParams,
 };
 use superpoint::tracking::{ParamsUpdate, TrackParams, TrackedFrame, Tracker};
+use superpoint::views::ViewParams;
 
 use super::MatchMode;
 use super::reference::detect_reference;
@@ -41,6 +42,7 @@ struct Settings {
     reference_location: Option<String>,
     reference_model: String,
     reference_post: PostParams,
+    reference_views: ViewParams,
     mutual: bool,
     ratio: f32,
     max_distance: f32,
@@ -58,6 +60,7 @@ impl Default for Settings {
             reference_location: None,
             reference_model: default_model(),
             reference_post: PostParams::default(),
+            reference_views: ViewParams::rotations_and_scales(),
             mutual: true,
             ratio: DEFAULT_RATIO,
             max_distance: DEFAULT_MAX_DISTANCE,
@@ -164,6 +167,12 @@ impl ObjectImpl for SuperPointMatch {
                     .blurb("Keep at most this many keypoints of the reference-location image (0 = all)")
                     .maximum(100_000)
                     .default_value(post.max_keypoints as u32)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("reference-views")
+                    .nick("Reference views")
+                    .blurb("mode=reference with reference-location: views of the reference image, ROTATIONS@SCALE,... (rotations per turn at each scale, scales in (0, 1]), each described at start and matched on its own; a frame is matched against the view that found the last frame, and against all when that gives fewer than 2 x min-inliers inliers. Finds a target rotated or farther away than the network alone would. 1@1 = the image as it is")
+                    .default_value(Some(ViewParams::rotations_and_scales().to_string().as_str()))
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoolean::builder("mutual")
@@ -279,6 +288,24 @@ impl ObjectImpl for SuperPointMatch {
             "reference-border" => {
                 s.reference_post.border = value.get::<u32>().expect("type checked") as usize
             }
+            "reference-views" => {
+                let text = value
+                    .get::<Option<String>>()
+                    .expect("type checked")
+                    .unwrap_or_else(|| ViewParams::single().to_string());
+                match text.parse::<ViewParams>() {
+                    Ok(v) => s.reference_views = v,
+                    Err(e) => gst::element_imp_warning!(
+                        self,
+                        gst::LibraryError::Settings,
+                        (
+                            "superpointmatch reference-views: {}; keeping {}",
+                            e,
+                            s.reference_views
+                        )
+                    ),
+                }
+            }
             "reference-max-keypoints" => {
                 s.reference_post.max_keypoints = value.get::<u32>().expect("type checked") as usize
             }
@@ -305,6 +332,7 @@ impl ObjectImpl for SuperPointMatch {
             "reference-nms-radius" => (s.reference_post.nms_radius as u32).to_value(),
             "reference-border" => (s.reference_post.border as u32).to_value(),
             "reference-max-keypoints" => (s.reference_post.max_keypoints as u32).to_value(),
+            "reference-views" => s.reference_views.to_string().to_value(),
             "mutual" => s.mutual.to_value(),
             "ratio" => s.ratio.to_value(),
             "max-distance" => s.max_distance.to_value(),
@@ -358,16 +386,24 @@ impl BaseTransformImpl for SuperPointMatch {
         })?;
         match (&settings.reference_location, settings.mode) {
             (Some(location), MatchMode::Reference) => {
-                let data =
-                    detect_reference(&settings.reference_model, settings.reference_post, location)?;
+                let views = detect_reference(
+                    &settings.reference_model,
+                    settings.reference_post,
+                    &settings.reference_views,
+                    location,
+                )?;
+                let data = &views[0];
                 gst::info!(
                     CAT,
                     imp = self,
-                    "reference {} ({}x{}): {} keypoints, model {}",
+                    "reference {} ({}x{}): {} keypoints upright at full size, {} views ({}), {} keypoints in all, model {}",
                     location,
                     data.width,
                     data.height,
                     data.keypoints.len(),
+                    views.len(),
+                    settings.reference_views,
+                    views.iter().map(|v| v.keypoints.len()).sum::<usize>(),
                     data.model_id
                 );
                 if data.keypoints.len() < settings.min_inliers as usize {
@@ -382,7 +418,7 @@ impl BaseTransformImpl for SuperPointMatch {
                         )
                     );
                 }
-                tracker.set_reference_image(Arc::new(data));
+                tracker.set_reference_views(views.into_iter().map(Arc::new).collect());
             }
             (Some(location), MatchMode::Previous) => {
                 // On the bus, not only in the debug log: the user asked for something not done.

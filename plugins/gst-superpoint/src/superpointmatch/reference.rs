@@ -1,18 +1,23 @@
-//! The `reference-location` image of `superpointmatch`, detected by the element itself.
+//! The `reference-location` image of `superpointmatch`, detected by the element itself, as one
+//! image or as views of it (`reference-views`, [`superpoint::views`]).
 
 use std::path::Path;
 
 use superpoint::image_io::OwnedImage;
+use superpoint::views::{ViewParams, describe_views};
 use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, PostParams};
 
 use crate::meta::KeypointsData;
 
-/// The keypoints of a `reference-location` image, detected with the `reference-*` settings.
+/// The keypoints of a `reference-location` image, detected with the `reference-*` settings: the
+/// image itself first, then (unless `views` is a single view) its other views, with keypoints in
+/// the image's pixels.
 pub(super) fn detect_reference(
     model: &str,
     post: PostParams,
+    views: &ViewParams,
     location: &str,
-) -> Result<KeypointsData, gst::ErrorMessage> {
+) -> Result<Vec<KeypointsData>, gst::ErrorMessage> {
     let image = OwnedImage::load(Path::new(location)).map_err(|e| {
         gst::error_msg!(
             gst::ResourceError::OpenRead,
@@ -49,18 +54,32 @@ pub(super) fn detect_reference(
             )
         )
     })?;
-    let mut det = Detections::default();
-    detector.detect(&frame, &mut det).map_err(|e| {
+    let failed = |e: superpoint::Error| {
         gst::error_msg!(
             gst::LibraryError::Failed,
             ("superpointmatch: detection on {} failed: {}", location, e)
         )
-    })?;
-    Ok(KeypointsData {
+    };
+    let mut det = Detections::default();
+    detector.detect(&frame, &mut det).map_err(failed)?;
+    let model_id = detector.model_info().model_id.clone();
+    let mut out = vec![KeypointsData {
         width: det.width,
         height: det.height,
         keypoints: det.keypoints,
         descriptors: det.descriptors,
-        model_id: detector.model_info().model_id.clone(),
-    })
+        model_id: model_id.clone(),
+    }];
+    if !views.is_single() {
+        let described =
+            describe_views(&mut detector, &image, views, post.border).map_err(failed)?;
+        out.extend(described.into_iter().map(|v| KeypointsData {
+            width: v.features.width,
+            height: v.features.height,
+            keypoints: v.features.keypoints,
+            descriptors: v.features.descriptors,
+            model_id: model_id.clone(),
+        }));
+    }
+    Ok(out)
 }

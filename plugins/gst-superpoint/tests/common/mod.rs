@@ -404,3 +404,19 @@ pub fn assert_blurbs(el: &gst::Element) {
         }
     }
 }
+
+/// The shipped model (or `$SUPERPOINT_MODEL`), which must be a trained one.
+pub fn trained_model() -> PathBuf {
+    let path = std::env::var_os("SUPERPOINT_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../models/superpoint.onnx"
+            ))
+        });
+    let info = superpoint::onnx::read_model_info(&path)
+        .unwrap_or_else(|e| panic!("the shipped model {}: {e}", path.display()));
+    assert!(info.trained, "{} is not a trained model", path.display());
+    path
+}

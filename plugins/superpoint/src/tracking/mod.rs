@@ -142,6 +142,11 @@ pub struct Tracker {
     previous: Option<Tracked>,
     /// Reference (mode reference); no ground truth for an image.
     reference: Option<Tracked>,
+    /// Views of a reference image (rotated, shrunk; keypoints in reference pixels), each matched
+    /// on its own; empty for a single reference.
+    views: Vec<Arc<KeypointsData>>,
+    /// The view that matched the last frame: tried first.
+    view: usize,
     /// Whether `reference` is an image set with `set_reference_image`.
     reference_from_file: bool,
     /// Mode previous: current frame -> first frame of the chain, and that frame's size.
@@ -164,6 +169,8 @@ impl Tracker {
             dst: Vec::new(),
             previous: None,
             reference: None,
+            views: Vec::new(),
+            view: 0,
             reference_from_file: false,
             chain: Homography::IDENTITY,
             chain_size: (0, 0),
@@ -187,7 +194,21 @@ impl Tracker {
     /// Uses the keypoints of an image as the reference of `reference` mode, kept across seeks and
     /// new streams until a frame restarts the reference.
     pub fn set_reference_image(&mut self, reference: Arc<KeypointsData>) {
-        self.reference = Some((reference, None));
+        self.set_reference_views(vec![reference]);
+    }
+
+    /// Uses views of a reference image ([`crate::views`]: rotated and shrunk copies, keypoints
+    /// in the reference's pixels, the upright full-size view first) as the reference of
+    /// `reference` mode. Each frame is matched against the view that matched the previous frame;
+    /// when that gives fewer than twice `min_inliers` inliers, against every view, and the one
+    /// with the most inliers wins. Kept like [`Tracker::set_reference_image`].
+    ///
+    /// # Panics
+    /// When `views` is empty.
+    pub fn set_reference_views(&mut self, views: Vec<Arc<KeypointsData>>) {
+        self.reference = Some((views[0].clone(), None));
+        self.views = if views.len() > 1 { views } else { Vec::new() };
+        self.view = 0;
         self.reference_from_file = true;
     }
 
@@ -229,6 +250,7 @@ impl Tracker {
             MatchTarget::Reference => {
                 if restart || self.reference.is_none() {
                     self.reference = Some((current.clone(), truth));
+                    self.views.clear();
                     self.reference_from_file = false;
                     None
                 } else {
@@ -260,7 +282,12 @@ impl Tracker {
                 model_mismatch,
             });
         };
-        let est = self.estimate(&target, current, min_inliers.max(4))?;
+        let needed = min_inliers.max(4);
+        let est = if mode == MatchTarget::Reference && !self.views.is_empty() {
+            self.estimate_views(current, needed)?
+        } else {
+            self.estimate(&target, current, needed)?
+        };
         let expected = match (truth, target_truth) {
             (Some(t), Some(tt)) => tt.inverse().map(|tt_inv| t.compose(&tt_inv)),
             _ => None,
@@ -303,6 +330,36 @@ impl Tracker {
             lost_reason: est.lost_reason,
             model_mismatch,
         })
+    }
+
+    /// [`Tracker::estimate`] against the reference views: the last winner first, every view when
+    /// it gives fewer than `2 * needed` inliers; the estimate with the most inliers.
+    fn estimate_views(
+        &mut self,
+        current: &KeypointsData,
+        needed: usize,
+    ) -> Result<Estimate, Error> {
+        let first = self.views[self.view].clone();
+        let est = self.estimate(&first, current, needed)?;
+        if est.homography.is_some() && est.num_inliers as usize >= 2 * needed {
+            return Ok(est);
+        }
+        let tried = self.view;
+        let mut best = (tried, est);
+        for i in (0..self.views.len()).filter(|&i| i != tried) {
+            let view = self.views[i].clone();
+            let est = self.estimate(&view, current, needed)?;
+            let better = match (&est.homography, &best.1.homography) {
+                (Some(_), None) => true,
+                (None, _) => false,
+                (Some(_), Some(_)) => est.num_inliers > best.1.num_inliers,
+            };
+            if better {
+                best = (i, est);
+            }
+        }
+        self.view = best.0;
+        Ok(best.1)
     }
 
     /// Matches `target` against `current` and estimates the homography target -> current.
