@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """ORB and SIFT baselines (OpenCV) for `superpoint eval --detections`.
 
-For every image k of every sequence of an HPatches-layout dataset, writes OUTDIR/<sequence>/<k>.json
+For every image k of every sequence of an HPatches-layout dataset (sequences may sit up to three
+folders down, as in ../shared/data/realpairs/<source>/<sequence>), writes OUTDIR/<sequence>/<k>.json
 in the `superpoint detect --json` format:
 
     {"width": W, "height": H, "keypoints": [[x, y, score], ...], "descriptors": [[...], ...]}
@@ -47,23 +48,43 @@ def find_image(folder, k):
     return None
 
 
-def sequences(root):
-    """The dataset's sequences as (name, folder), like superpoint::eval::load_dataset."""
+def numbered_images(folder):
+    """Image numbers k of the files <k>.<ext> in folder, sorted."""
+    found = set()
+    for name in os.listdir(folder):
+        stem, _, ext = name.rpartition(".")
+        if ext.lower() in EXTENSIONS and stem.isdigit():
+            found.add(int(stem))
+    return sorted(found)
+
+
+def sequences(root, depth=3):
+    """The dataset's sequences as (name, folder), like superpoint::eval::load_dataset: root
+    itself, or folders holding an image 1 up to three levels down, named by their path below root
+    (e.g. oxford/bark)."""
     if not os.path.isdir(root):
         sys.exit(f"baselines.py: dataset folder {root} does not exist")
     if find_image(root, 1):
         return [(os.path.basename(os.path.normpath(root)), root)]
     found = []
-    for name in sorted(os.listdir(root)):
-        folder = os.path.join(root, name)
-        if os.path.isdir(folder) and find_image(folder, 1):
-            found.append((name, folder))
+
+    def walk(folder, prefix, depth):
+        for name in sorted(os.listdir(folder)):
+            sub = os.path.join(folder, name)
+            if not os.path.isdir(sub):
+                continue
+            if find_image(sub, 1):
+                found.append((prefix + name, sub))
+            elif depth > 1:
+                walk(sub, prefix + name + "/", depth - 1)
+
+    walk(root, "", depth)
     if not found:
         sys.exit(
             f"baselines.py: no HPatches sequences in {root}: expected folders holding "
             "1.ppm..6.ppm (or .png) and H_1_2..H_1_6"
         )
-    return found
+    return sorted(found)
 
 
 def make_detector(method, n):
@@ -105,11 +126,8 @@ def main():
     for name, folder in sequences(args.dataset):
         out_seq = os.path.join(args.outdir, name)
         os.makedirs(out_seq, exist_ok=True)
-        k = 1
-        while True:
+        for k in numbered_images(folder):
             path = find_image(folder, k)
-            if path is None:
-                break
             gray = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
             if gray is None:
                 sys.exit(f"baselines.py: cannot read image {path}")
@@ -126,7 +144,6 @@ def main():
                 json.dump(record, f, separators=(",", ":"))
             total += len(keypoints)
             images += 1
-            k += 1
     with open(os.path.join(args.outdir, "baseline.json"), "w") as f:
         json.dump(
             {

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Evaluates a SuperPoint model against ORB and SIFT through the same code (`superpoint eval`), on
-#   graf 1->3 (Debian opencv-doc: graf1.png, graf3.png and the true homography H1to3p.xml), and
-#   synthetic viewpoint pairs of held-back photos (`--synthetic`, 3 warps each, longer side 640).
+#   graf 1->3 (Debian opencv-doc: graf1.png, graf3.png and the true homography H1to3p.xml),
+#   synthetic viewpoint pairs of held-back photos (`--synthetic`, 3 warps each, longer side 640),
+#   and the real pairs with true homographies of ../shared/data/realpairs (Oxford, HPatches, EVD;
+#   one summary per source) when that folder exists ($REALPAIRS to point elsewhere).
+# Extra arguments for the model's `superpoint eval` runs go in $EVAL_ARGS (e.g.
+# EVAL_ARGS="--reference-views 12@1,0.71,0.5,0.35,0.25").
 # Prints one table per dataset and method and writes the JSON reports and MMA plots to OUT.
 #
 # Usage: scripts/eval-model.sh [MODEL] [PHOTOS_DIR] [OUT]
@@ -29,12 +33,21 @@ cp "$DATA/graf3.png" "$OUT/graf/v_graf/2.png"
 # H1to3p.xml is an OpenCV matrix; `superpoint eval` reads it as H_1_2.
 cp "$DATA/H1to3p.xml" "$OUT/graf/v_graf/H_1_2"
 superpoint eval "$OUT/synthetic" --synthetic "$PHOTOS" --synthetic-warps 3 --generate-only
-for set in graf synthetic; do
+SETS=(graf synthetic)
+REALPAIRS="${REALPAIRS:-$ROOT/../shared/data/realpairs}"
+if [ -d "$REALPAIRS" ]; then
+  ln -sfn "$(cd "$REALPAIRS" && pwd)" "$OUT/realpairs"
+  SETS+=(realpairs)
+else
+  echo "eval-model: $REALPAIRS not found: real pairs skipped (set REALPAIRS)" >&2
+fi
+for set in "${SETS[@]}"; do
   for m in sift orb; do
     "$PY" "$ROOT/scripts/baselines.py" "$OUT/$set" "$OUT/$set-$m" --method "$m" >/dev/null
     superpoint eval "$OUT/$set" --detections "$OUT/$set-$m" --name "$m" --json "$OUT/$set-$m.json" -q
   done
-  superpoint eval "$OUT/$set" --model "$MODEL" --json "$OUT/$set-model.json" \
+  # shellcheck disable=SC2086
+  superpoint eval "$OUT/$set" --model "$MODEL" --json "$OUT/$set-model.json" ${EVAL_ARGS:-} \
     --plot "$OUT/$set-mma.png" --compare "$OUT/$set-sift.json" "$OUT/$set-orb.json" -q
 done
 echo "eval-model: reports and MMA plots in $OUT"
