@@ -7,7 +7,9 @@ use gst::prelude::*;
 use gst_video::prelude::*;
 use gstsuperpoint::messages::KeypointsMessage;
 use gstsuperpoint::meta::SuperPointKeypointsMeta;
-use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, Frame, PixelLayout};
+use superpoint::{
+    Detections, Detector, DetectorConfig, EngineOptions, Frame, PixelLayout, PostParams,
+};
 
 fn harness(caps: &str) -> gst_check::Harness {
     let model = common::random_model();
@@ -187,6 +189,8 @@ fn inference_size_maps_back_to_frame_pixels() {
     let el = hs.element().unwrap();
     el.set_property("inference-width", 160u32);
     el.set_property("inference-height", 120u32);
+    // Integer heatmap pixels, so that the mapping itself shows.
+    el.set_property_from_str("subpixel", "none");
     let (kps, _) = check_meta(&push(&mut hs, gray.clone()), w as u32, h as u32);
     // Network pixel x maps to frame pixel (x + 0.5) * 2 - 0.5 = 2x + 0.5 for a 2x downscale.
     assert!(
@@ -200,7 +204,10 @@ fn inference_size_maps_back_to_frame_pixels() {
             descriptors: true,
             inference_width: 160,
             inference_height: 120,
-            ..Default::default()
+            post: PostParams {
+                subpixel: superpoint::subpixel::Subpixel::None,
+                ..PostParams::default()
+            },
         },
     )
     .unwrap();
@@ -761,12 +768,24 @@ fn edge_distance(k: &superpoint::Keypoint, w: usize, h: usize) -> f32 {
         .min(h as f32 - 1.0 - k.y)
 }
 
-/// Keypoints of the element on a graf crop of `w` x `h` with the given properties.
+/// Keypoints of the element on a graf crop of `w` x `h` with the given properties, at integer
+/// heatmap pixels (`subpixel=none`) so that positions sit on the heatmap grid.
 fn element_keypoints(w: usize, h: usize, props: &[(&str, u32)]) -> Vec<superpoint::Keypoint> {
+    element_keypoints_with(w, h, "none", props)
+}
+
+/// [`element_keypoints`] with the element's `subpixel` set to `subpixel`.
+fn element_keypoints_with(
+    w: usize,
+    h: usize,
+    subpixel: &str,
+    props: &[(&str, u32)],
+) -> Vec<superpoint::Keypoint> {
     let mut hs = harness(&format!(
         "video/x-raw,format=GRAY8,width={w},height={h},framerate=30/1"
     ));
     let el = hs.element().unwrap();
+    el.set_property_from_str("subpixel", subpixel);
     for (k, v) in props {
         el.set_property(k, *v);
     }
@@ -849,6 +868,30 @@ fn border_and_nms_radius_are_frame_pixels_when_downscaled() {
         })
         .fold(f32::INFINITY, f32::min);
     assert!(closest <= 8.0, "closest pair {closest} px apart");
+}
+
+#[test]
+fn subpixel_refinement_moves_keypoints_off_the_grid_and_keeps_the_border() {
+    let (w, h) = (320, 240);
+    let props = [("border", 4), ("max-keypoints", 0)];
+    let grid = element_keypoints_with(w, h, "none", &props);
+    for (subpixel, max_shift) in [("soft-argmax-5", 2.0), ("quadratic", 0.5)] {
+        let refined = element_keypoints_with(w, h, subpixel, &props);
+        // The same peaks (refinement follows NMS and top-k), each moved by at most the window
+        // radius (soft-argmax) or half a pixel (quadratic), and at least one moved.
+        assert_eq!(refined.len(), grid.len(), "{subpixel}");
+        let mut moved = 0;
+        for (r, g) in refined.iter().zip(&grid) {
+            let shift = (r.x - g.x).abs().max((r.y - g.y).abs());
+            assert!(shift <= max_shift + 1e-4, "{subpixel}: {g:?} -> {r:?}");
+            moved += (shift > 0.01) as usize;
+            assert!(
+                edge_distance(r, w, h) >= 4.0,
+                "{subpixel}: {r:?} inside the border"
+            );
+        }
+        assert!(moved > 0, "{subpixel}: no keypoint of {} moved", grid.len());
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::frame::InputGeometry;
+use crate::geometry::rescale_coordinate;
 use crate::onnx::{CELL, DESCRIPTOR_DIM};
 use crate::subpixel::Subpixel;
 
@@ -139,9 +140,30 @@ pub fn extract_keypoints_in_frame(
     out: &mut Vec<Keypoint>,
 ) {
     select_peaks(scores, geo, frame_size, params, scratch, out);
+    if params.subpixel == Subpixel::None {
+        return;
+    }
     params
         .subpixel
         .refine(scores, geo.width, geo.valid_width, geo.valid_height, out);
+    // Refinement moves a peak by up to the window radius; keep the `border` promise for the
+    // refined position too by clamping it to the border box (in heatmap pixels: the inverse of
+    // `geo.to_frame`), rather than dropping keypoints that top-k already counted.
+    let border = params.border as f32;
+    // The 1e-4 px margin keeps float rounding of the round trip on the inside.
+    let to_heatmap = |f: f32, scale: f32| rescale_coordinate(f, 1.0 / scale);
+    let (min_x, max_x) = (
+        to_heatmap(border + 1e-4, geo.scale_x),
+        to_heatmap(frame_size.0 as f32 - 1.0 - border - 1e-4, geo.scale_x),
+    );
+    let (min_y, max_y) = (
+        to_heatmap(border + 1e-4, geo.scale_y),
+        to_heatmap(frame_size.1 as f32 - 1.0 - border - 1e-4, geo.scale_y),
+    );
+    for k in out.iter_mut() {
+        k.x = k.x.max(min_x).min(max_x);
+        k.y = k.y.max(min_y).min(max_y);
+    }
 }
 
 /// Threshold, NMS, border and top-k of [`extract_keypoints_in_frame`], at integer heatmap pixels.

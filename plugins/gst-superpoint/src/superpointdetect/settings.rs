@@ -5,7 +5,7 @@ use superpoint::postprocess::{
 };
 use superpoint::{DetectorConfig, PostParams};
 
-use super::Provider;
+use super::{Provider, Subpixel};
 use crate::default_model;
 
 #[derive(Debug, Clone)]
@@ -19,6 +19,7 @@ pub(super) struct Settings {
     pub(super) nms_radius: u32,
     pub(super) border: u32,
     pub(super) max_keypoints: u32,
+    pub(super) subpixel: Subpixel,
     pub(super) inference_width: u32,
     pub(super) inference_height: u32,
     pub(super) descriptors: bool,
@@ -42,6 +43,7 @@ impl Default for Settings {
             nms_radius: DEFAULT_NMS_RADIUS as u32,
             border: DEFAULT_BORDER as u32,
             max_keypoints: DEFAULT_MAX_KEYPOINTS as u32,
+            subpixel: Subpixel::default(),
             inference_width: 0,
             inference_height: 0,
             descriptors: true,
@@ -63,7 +65,7 @@ impl Settings {
                 nms_radius: self.nms_radius as usize,
                 border: self.border as usize,
                 max_keypoints: self.max_keypoints as usize,
-                ..PostParams::default()
+                subpixel: self.subpixel.into(),
             },
             inference_width: self.inference_width as usize,
             inference_height: self.inference_height as usize,
