@@ -156,6 +156,9 @@ pub struct KeypointsMessage {
     pub keypoints: Vec<Keypoint>,
     /// The keypoints' descriptors (`message-descriptors=true`), else `None`.
     pub descriptors: Option<MessageDescriptors>,
+    /// Per keypoint, the scale it was detected at (the `scales` field, an array of floats, present
+    /// only with multi-scale detection, `superpointdetect scales`); empty otherwise.
+    pub scales: Vec<f32>,
 }
 
 /// The descriptors payload of a [`KeypointsMessage`]: `size` float32 per keypoint, row-major
@@ -203,6 +206,9 @@ impl KeypointsMessage {
             s.set("descriptors", gst::Buffer::from_mut_slice(bytes));
             s.set("descriptor-size", d.size);
         }
+        if !self.scales.is_empty() {
+            s.set("scales", gst::Array::new(self.scales.iter().copied()));
+        }
         s
     }
 
@@ -239,11 +245,27 @@ impl KeypointsMessage {
             ));
         }
         let descriptors = f.descriptors(keypoints.len())?;
+        let scales = match s.get_optional::<gst::Array>("scales") {
+            Ok(None) => Vec::new(),
+            Ok(Some(a)) => a
+                .iter()
+                .map(|v| v.get::<f32>())
+                .collect::<Result<Vec<f32>, _>>()
+                .map_err(|e| f.error("scales", e.to_string()))?,
+            Err(e) => return Err(f.error("scales", e.to_string())),
+        };
+        if !scales.is_empty() && scales.len() != keypoints.len() {
+            return Err(f.error(
+                "scales",
+                format!("{} scales for {} keypoints", scales.len(), keypoints.len()),
+            ));
+        }
         Ok(KeypointsMessage {
             pts: f.get("pts")?,
             frame: f.get("frame")?,
             keypoints,
             descriptors,
+            scales,
         })
     }
 
@@ -441,6 +463,7 @@ mod tests {
                 },
             ],
             descriptors: None,
+            scales: Vec::new(),
         }
     }
 
@@ -471,6 +494,26 @@ mod tests {
         assert_eq!(s.get::<u64>("frame").unwrap(), 3);
         assert_eq!(s.get::<gst::Array>("keypoints").unwrap().len(), 2);
         assert_eq!(KeypointsMessage::try_from(s.as_ref()).unwrap(), m);
+    }
+
+    #[test]
+    fn keypoints_round_trip_with_scales_and_refuse_a_wrong_count() {
+        gst::init().unwrap();
+        let mut m = keypoints();
+        assert!(!gst::Structure::from(&m).has_field("scales"));
+        m.scales = vec![1.0, 0.5];
+        let s = gst::Structure::from(&m);
+        assert_eq!(s.get::<gst::Array>("scales").unwrap().len(), 2);
+        assert_eq!(KeypointsMessage::try_from(s.as_ref()).unwrap(), m);
+        let mut bad = s.clone();
+        bad.set("scales", gst::Array::new([1.0f32]));
+        let e = KeypointsMessage::try_from(bad.as_ref())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("scales") && e.contains("1 scales for 2 keypoints"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -208,6 +208,7 @@ fn inference_size_maps_back_to_frame_pixels() {
                 subpixel: superpoint::subpixel::Subpixel::None,
                 ..PostParams::default()
             },
+            scales: Default::default(),
         },
     )
     .unwrap();
@@ -1173,6 +1174,7 @@ fn bench_json_location_flush_per_frame() {
                     ]
                 })
                 .collect(),
+            scales: Vec::new(),
         };
         let frames = 5000;
         let mut per_line = [0.0; 2];

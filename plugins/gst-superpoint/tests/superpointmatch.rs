@@ -57,6 +57,7 @@ fn scene(n: usize, w: u32, h: u32, seed: u64) -> KeypointsData {
         keypoints,
         descriptors,
         model_id: "synthetic".into(),
+        scales: Vec::new(),
     }
 }
 

@@ -69,6 +69,7 @@ fn keypoints(points: &[(f32, f32)]) -> KeypointsData {
             .collect(),
         descriptors: vec![0.0; points.len() * 256],
         model_id: "test".into(),
+        scales: Vec::new(),
     }
 }
 

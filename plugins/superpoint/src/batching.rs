@@ -144,6 +144,13 @@ impl BatchedDetector {
         config: DetectorConfig,
     ) -> Result<Self, Error> {
         config.validate()?;
+        if !config.scales.is_identity() {
+            return Err(Error::Config(format!(
+                "scales {} cannot be used with a batch group (batched frames run at one scale); \
+                 set scales to 1 or leave batch-group unset",
+                config.scales
+            )));
+        }
         if policy.batch_size == 0 {
             return Err(Error::Config("batch-size must be at least 1".into()));
         }

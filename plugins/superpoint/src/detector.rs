@@ -7,6 +7,7 @@ use crate::engine::{Engine, EngineOptions};
 use crate::frame::{Frame, InputGeometry};
 use crate::onnx::{CELL, ModelInfo};
 use crate::postprocess::{self, Keypoint, KeypointScratch, PostParams};
+use crate::scales::{ScaleCandidates, Scales};
 use crate::{Error, MIN_FRAME_SIDE};
 
 /// What to detect and at which size. Pixel-valued settings (`post.border`, `post.nms_radius`) are
@@ -21,6 +22,10 @@ pub struct DetectorConfig {
     pub inference_height: usize,
     /// Compute descriptors.
     pub descriptors: bool,
+    /// Factors the frame (or the inference size, when set) is resized by before the network;
+    /// several run the network once each and merge the keypoints with NMS across scales in frame
+    /// pixels ([`crate::scales`]). Default: the single scale 1.
+    pub scales: Scales,
 }
 
 impl DetectorConfig {
@@ -37,6 +42,7 @@ impl DetectorConfig {
                 )));
             }
         }
+        Scales::new(self.scales.as_slice())?;
         if (self.inference_width == 0) != (self.inference_height == 0) {
             return Err(Error::Config(
                 "set both inference-width and inference-height, or neither".into(),
@@ -57,6 +63,9 @@ pub struct Detections {
     pub keypoints: Vec<Keypoint>,
     /// `keypoints.len()` x 256 unit-norm descriptors, row-major (empty when not computed).
     pub descriptors: Vec<f32>,
+    /// Per keypoint, the scale it was detected at (network pixels per frame pixel, e.g. 0.5 for
+    /// a keypoint of the half-size pass); empty when the frame was run at one scale only.
+    pub scales: Vec<f32>,
 }
 
 impl Detections {
@@ -72,6 +81,14 @@ impl Detections {
 pub struct Detector {
     backend: Backend,
     config: DetectorConfig,
+    multiscale: MultiScaleScratch,
+}
+
+/// Buffers of multi-scale detection, reused from frame to frame.
+#[derive(Debug, Default)]
+struct MultiScaleScratch {
+    one: Detections,
+    candidates: ScaleCandidates,
 }
 
 // One per detector, chosen at load time: the size difference does not matter.
@@ -105,6 +122,7 @@ impl Detector {
             return Ok(Detector {
                 backend: Backend::Torch(Box::new(detector)),
                 config,
+                multiscale: MultiScaleScratch::default(),
             });
         }
         let engine = Engine::new(model, options)?;
@@ -127,6 +145,7 @@ impl Detector {
                 scratch: DecodeScratch::default(),
             },
             config,
+            multiscale: MultiScaleScratch::default(),
         })
     }
 
@@ -178,9 +197,82 @@ impl Detector {
         }
     }
 
-    /// Detects keypoints (and descriptors when configured) in `frame`, writing into `out`.
+    /// Detects keypoints (and descriptors when configured) in `frame`, writing into `out`. With
+    /// several [`DetectorConfig::scales`], the network runs once per scale whose input is at
+    /// least [`MIN_FRAME_SIDE`] on each side (smaller ones are skipped), and `out.scales` gives
+    /// each keypoint's scale.
+    ///
+    /// # Errors
+    /// The engine's errors; [`Error::Config`] when no scale gives an input of
+    /// [`MIN_FRAME_SIDE`] pixels.
     pub fn detect(&mut self, frame: &Frame<'_>, out: &mut Detections) -> Result<(), Error> {
         let cfg = self.config;
+        if cfg.scales.is_identity() {
+            return self.detect_at(frame, &cfg, out);
+        }
+        // The size each scale resizes: the inference size when set, else the frame's.
+        let base = if cfg.inference_width > 0 {
+            (cfg.inference_width, cfg.inference_height)
+        } else {
+            (frame.width, frame.height)
+        };
+        let mut ms = std::mem::take(&mut self.multiscale);
+        ms.candidates.clear();
+        let mut runs = 0;
+        let mut result = Ok(());
+        for &scale in cfg.scales.as_slice() {
+            let size = |v: usize| (v as f32 * scale).round() as usize;
+            let (w, h) = (size(base.0), size(base.1));
+            if w < MIN_FRAME_SIDE || h < MIN_FRAME_SIDE {
+                continue;
+            }
+            let at = DetectorConfig {
+                inference_width: w,
+                inference_height: h,
+                scales: Scales::default(),
+                ..cfg
+            };
+            result = self.detect_at(frame, &at, &mut ms.one);
+            if result.is_err() {
+                break;
+            }
+            runs += 1;
+            // Network pixels per frame pixel of this pass (after rounding to multiples of 8).
+            let geo = frame.geometry((w, h));
+            let actual = geo.valid_width as f32 / frame.width as f32;
+            ms.candidates
+                .push(&ms.one.keypoints, &ms.one.descriptors, actual);
+        }
+        if result.is_ok() && runs == 0 {
+            result = Err(Error::Config(format!(
+                "no scale of {} gives a network input of at least {MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} pixels for this {}x{} frame",
+                cfg.scales, frame.width, frame.height
+            )));
+        }
+        if result.is_ok() {
+            out.width = frame.width as u32;
+            out.height = frame.height as u32;
+            ms.candidates.merge(
+                cfg.post.nms_radius,
+                cfg.post.max_keypoints,
+                crate::onnx::DESCRIPTOR_DIM,
+                &mut out.keypoints,
+                &mut out.descriptors,
+                &mut out.scales,
+            );
+        }
+        self.multiscale = ms;
+        result
+    }
+
+    /// One network run at `cfg`'s inference size (a single scale).
+    fn detect_at(
+        &mut self,
+        frame: &Frame<'_>,
+        cfg: &DetectorConfig,
+        out: &mut Detections,
+    ) -> Result<(), Error> {
+        let cfg = *cfg;
         let (engine, input, scratch) = match &mut self.backend {
             Backend::Ort {
                 engine,
@@ -188,7 +280,13 @@ impl Detector {
                 scratch,
             } => (engine, input, scratch),
             #[cfg(feature = "torch")]
-            Backend::Torch(t) => return t.detect(frame, out),
+            Backend::Torch(t) => {
+                if *t.config() != cfg {
+                    t.set_config(cfg)?;
+                }
+                out.scales.clear();
+                return t.detect(frame, out);
+            }
         };
         let geo = frame.geometry((cfg.inference_width, cfg.inference_height));
         frame.fill_input(&geo, input);
@@ -223,6 +321,7 @@ pub fn decode(
     out.height = frame_size.1 as u32;
     out.keypoints.clear();
     out.descriptors.clear();
+    out.scales.clear();
     // border and nms-radius are frame pixels, also when the network input is resized.
     postprocess::extract_keypoints_in_frame(
         scores,

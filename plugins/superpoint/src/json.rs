@@ -18,6 +18,10 @@ pub struct DetectionFile {
     /// One descriptor per keypoint (any length, the same for all; empty when not computed).
     #[serde(default)]
     pub descriptors: Vec<Vec<f32>>,
+    /// Per keypoint, the scale it was detected at (multi-scale detection, `--scales`); absent
+    /// when the image was run at one scale.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scales: Vec<f32>,
 }
 
 impl From<&Detections> for DetectionFile {
@@ -31,6 +35,7 @@ impl From<&Detections> for DetectionFile {
                 .chunks_exact(DESCRIPTOR_DIM)
                 .map(|c| c.to_vec())
                 .collect(),
+            scales: d.scales.clone(),
         }
     }
 }
@@ -64,4 +69,8 @@ pub struct FrameRecord {
     pub model: String,
     /// `[x, y, score]` per keypoint.
     pub keypoints: Vec<[f32; 3]>,
+    /// Per keypoint, the scale it was detected at (multi-scale detection, `scales`); absent when
+    /// the frame was run at one scale.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scales: Vec<f32>,
 }

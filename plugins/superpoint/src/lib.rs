@@ -30,6 +30,7 @@ pub mod plot;
 pub mod postprocess;
 pub mod ransac;
 pub mod sampling;
+pub mod scales;
 pub mod smoothing;
 pub mod subpixel;
 #[cfg(feature = "torch")]

@@ -214,3 +214,45 @@ fn eval_refuses_the_same_file_for_report_and_plot() {
     assert!(!report.exists());
     std::fs::remove_dir_all(root).ok();
 }
+
+#[test]
+fn detect_scales_writes_a_scale_per_keypoint_and_refuses_bad_values() {
+    let root = temp_dir("scales");
+    let model = random_model(&root);
+    let image = root.join("in/x.png");
+    write_image(&image, 4);
+    let run = |scales: &str, json: &Path| {
+        superpoint(&[
+            &p("detect"),
+            &image,
+            &p("--model"),
+            &model,
+            &p("--scales"),
+            &p(scales),
+            &p("--json"),
+            json,
+        ])
+    };
+    let out = run("1,0.5", &root.join("multi.json"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file: DetectionFile =
+        serde_json::from_str(&std::fs::read_to_string(root.join("multi.json")).unwrap()).unwrap();
+    assert!(!file.keypoints.is_empty());
+    assert_eq!(file.scales.len(), file.keypoints.len());
+    assert!(file.scales.iter().all(|&s| s == 1.0 || s == 0.5));
+
+    // One scale: the field is left out.
+    let out = run("1", &root.join("single.json"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(root.join("single.json")).unwrap();
+    assert!(!text.contains("scales"), "{text}");
+
+    let out = run("1,abc", &root.join("bad.json"));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("give comma-separated factors such as 1,0.71,0.5"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}

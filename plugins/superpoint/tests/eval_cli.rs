@@ -111,6 +111,7 @@ fn write_perfect_detections(data: &Path, out: &Path, shuffle: bool) {
                 height: hk_h,
                 keypoints: Vec::new(),
                 descriptors: Vec::new(),
+                scales: Vec::new(),
             };
             for (i, &(x, y)) in pts.iter().enumerate() {
                 let (u, v) = hk.apply(x as f64, y as f64).unwrap();
@@ -345,6 +346,7 @@ fn bad_input_gives_clear_errors() {
         height: 10,
         keypoints: vec![],
         descriptors: vec![],
+        scales: vec![],
     };
     std::fs::write(
         partial.join("v_syn_alpha/1.json"),

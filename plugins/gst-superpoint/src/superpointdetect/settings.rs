@@ -3,6 +3,7 @@
 use superpoint::postprocess::{
     DEFAULT_BORDER, DEFAULT_MAX_KEYPOINTS, DEFAULT_NMS_RADIUS, DEFAULT_THRESHOLD,
 };
+use superpoint::scales::Scales;
 use superpoint::{DetectorConfig, PostParams};
 
 use super::{Provider, Subpixel};
@@ -20,6 +21,7 @@ pub(super) struct Settings {
     pub(super) border: u32,
     pub(super) max_keypoints: u32,
     pub(super) subpixel: Subpixel,
+    pub(super) scales: Scales,
     pub(super) inference_width: u32,
     pub(super) inference_height: u32,
     pub(super) descriptors: bool,
@@ -44,6 +46,7 @@ impl Default for Settings {
             border: DEFAULT_BORDER as u32,
             max_keypoints: DEFAULT_MAX_KEYPOINTS as u32,
             subpixel: Subpixel::default(),
+            scales: Scales::default(),
             inference_width: 0,
             inference_height: 0,
             descriptors: true,
@@ -70,6 +73,7 @@ impl Settings {
             inference_width: self.inference_width as usize,
             inference_height: self.inference_height as usize,
             descriptors: self.descriptors,
+            scales: self.scales,
         }
     }
 }

@@ -38,6 +38,8 @@ pub(super) fn detect_reference(
         inference_width: 0,
         inference_height: 0,
         descriptors: true,
+        // The reference views ([`superpoint::views`]) already cover scale.
+        scales: Default::default(),
     };
     let mut detector = Detector::new(
         Path::new(&model),
@@ -69,6 +71,7 @@ pub(super) fn detect_reference(
         keypoints: det.keypoints,
         descriptors: det.descriptors,
         model_id: model_id.clone(),
+        scales: Vec::new(),
     }];
     if !views.is_single() {
         let described =
@@ -79,6 +82,7 @@ pub(super) fn detect_reference(
             keypoints: v.features.keypoints,
             descriptors: v.features.descriptors,
             model_id: model_id.clone(),
+            scales: Vec::new(),
         }));
     }
     Ok(out)

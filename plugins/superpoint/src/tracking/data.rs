@@ -22,6 +22,10 @@ pub struct KeypointsData {
     pub descriptors: Vec<f32>,
     /// Identifier of the model that produced them.
     pub model_id: String,
+    /// Per keypoint, the factor the frame was resized by for the network pass that found it
+    /// (multi-scale detection, `superpointdetect scales`; e.g. 0.5 for the half-size pass);
+    /// empty when the frame was run at one scale.
+    pub scales: Vec<f32>,
 }
 
 impl KeypointsData {
@@ -45,7 +49,13 @@ impl KeypointsData {
                 .collect(),
             descriptors: self.descriptors.clone(),
             model_id: self.model_id.clone(),
+            scales: self.scales.clone(),
         }
+    }
+
+    /// The scale keypoint `i` was detected at (1 when the frame was run at one scale).
+    pub fn scale(&self, i: usize) -> f32 {
+        self.scales.get(i).copied().unwrap_or(1.0)
     }
 
     /// Whether there is one [`DESCRIPTOR_DIM`]-dimensional descriptor per keypoint.
@@ -280,6 +290,7 @@ mod tests {
             }],
             descriptors: Vec::new(),
             model_id: "m".into(),
+            scales: Vec::new(),
         };
         let s = k.scaled(20, 5);
         assert_eq!((s.width, s.height), (20, 5));

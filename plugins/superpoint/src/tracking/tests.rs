@@ -22,6 +22,7 @@ fn scene(n: usize, seed: u64, model: &str) -> KeypointsData {
         width: 640,
         height: 480,
         model_id: model.into(),
+        scales: Vec::new(),
         ..Default::default()
     };
     for _ in 0..n {
@@ -39,6 +40,7 @@ fn scene(n: usize, seed: u64, model: &str) -> KeypointsData {
 fn moved(base: &KeypointsData, hm: &Homography) -> Arc<KeypointsData> {
     let mut out = KeypointsData {
         model_id: base.model_id.clone(),
+        scales: Vec::new(),
         ..base.clone()
     };
     out.keypoints.clear();
@@ -198,6 +200,7 @@ fn a_reference_image_survives_new_streams_and_reports_a_model_mismatch_once() {
     let stream = moved(
         &KeypointsData {
             model_id: "stream-model".into(),
+            scales: Vec::new(),
             ..image.clone()
         },
         &shift(2.0, 2.0),

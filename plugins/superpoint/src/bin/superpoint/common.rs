@@ -6,6 +6,7 @@ use clap::Args;
 use superpoint::postprocess::{
     DEFAULT_BORDER, DEFAULT_MAX_KEYPOINTS, DEFAULT_NMS_RADIUS, DEFAULT_THRESHOLD,
 };
+use superpoint::scales::Scales;
 use superpoint::subpixel::Subpixel;
 use superpoint::{DetectorConfig, EngineOptions, PostParams, Provider};
 
@@ -45,6 +46,15 @@ pub struct ModelArgs {
     /// Network input height (0 = native size).
     #[arg(long, default_value_t = 0)]
     pub inference_height: usize,
+    /// Multi-scale detection: comma-separated factors the image (or the inference size) is
+    /// resized by, e.g. 1,0.71,0.5; one network run each, keypoints merged with NMS across
+    /// scales in image pixels. Default 1 (one run).
+    #[arg(long, default_value_t = Scales::default(), value_parser = parse_scales)]
+    pub scales: Scales,
+}
+
+fn parse_scales(s: &str) -> Result<Scales, String> {
+    s.parse().map_err(|e: superpoint::Error| e.to_string())
 }
 
 fn parse_subpixel(s: &str) -> Result<Subpixel, String> {
@@ -82,6 +92,7 @@ impl ModelArgs {
             inference_width: self.inference_width,
             inference_height: self.inference_height,
             descriptors,
+            scales: self.scales,
         }
     }
 }
