@@ -158,7 +158,13 @@ fn time(args: &BenchArgs, m: &Method, gray: &[u8], w: usize, h: usize) -> Result
 
 /// Writes the frame as a binary PGM and times XFeat on it with scripts/xfeat.py (same warm-up,
 /// iterations and threads as our detector; threads 0 = one per logical core).
-fn xfeat(args: &BenchArgs, python: &Path, gray: &[u8], w: usize, h: usize) -> Result<Timing, String> {
+fn xfeat(
+    args: &BenchArgs,
+    python: &Path,
+    gray: &[u8],
+    w: usize,
+    h: usize,
+) -> Result<Timing, String> {
     let pgm = std::env::temp_dir().join(format!(
         "superpoint-bench-xfeat-{}-{w}x{h}.pgm",
         std::process::id()
