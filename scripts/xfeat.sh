@@ -57,8 +57,11 @@ case "$cmd" in
     need_venv
     [ -f "$ROOT/.deps/env.sh" ] || die "run scripts/setup.sh first (ONNX Runtime, superpoint CLI)"
     source "$ROOT/.deps/env.sh"
-    command -v superpoint >/dev/null || die "superpoint not on PATH: cargo build --release -p superpoint, then PATH=\$PWD/target/release:\$PATH"
-    superpoint bench --xfeat --xfeat-python "$PY" --threads 2 \
+    # This checkout's CLI first (.deps/env.sh may point at another checkout's target/).
+    SP="$ROOT/target/release/superpoint"
+    [ -x "$SP" ] || SP="$(command -v superpoint)" \
+      || die "superpoint CLI not found: cargo build --release -p superpoint"
+    "$SP" bench --xfeat --xfeat-python "$PY" --threads 2 \
       --compare "$ROOT/models/superpoint-int8.onnx" --sizes 320x240,640x480,1280x720 "$@"
     ;;
   detect)

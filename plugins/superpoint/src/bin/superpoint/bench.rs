@@ -8,6 +8,7 @@ use std::time::Instant;
 use clap::Args;
 use superpoint::image_io::OwnedImage;
 use superpoint::onnx::{ModelInfo, SuperPointWeights};
+use superpoint::detector::{DecodeScratch, decode};
 use superpoint::{Detections, Detector, Engine, Frame, PixelLayout};
 
 use crate::common::ModelArgs;
@@ -139,6 +140,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         "{:>10} | {:>12} | {:>14} | {:>14} | {:>12} | {:>10}",
         "size", "engine ms", "detector ms", "ort-python ms", "engine/py", "keypoints"
     );
+    let mut stages = Vec::new();
     for size in &args.sizes {
         let (w, h) = parse_size(size)?;
         let gray = tiled_gray(&args.image, w, h)?;
@@ -158,7 +160,14 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             1,
             args.iterations,
         )?;
+        let (scores, descriptors) = engine
+            .run(&input, 1, geo.height, geo.width, |o| {
+                (o.scores.to_vec(), o.descriptors.to_vec())
+            })
+            .map_err(|e| e.to_string())?;
         drop(engine);
+        let (pre, post) = stage_ms(&args, &frame, &scores, &descriptors)?;
+        stages.push(((w, h), pre, engine_ms, post));
         let mut det = Detector::new(
             &model,
             &args.model.engine_options(),
@@ -200,10 +209,75 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     println!(
         "engine = ONNX Runtime session run; detector = frame -> keypoints + descriptors (pre + engine + post)"
     );
+    println!();
+    println!(
+        "detector stages, ms (median): pre = frame -> network input; keypoints = NMS, top-k, sub-pixel; descriptors = sampling at the keypoints"
+    );
+    println!(
+        "{:>10} | {:>8} | {:>10} | {:>12} | {:>14} | {:>18}",
+        "size", "pre", "engine", "keypoints", "descriptors", "pre+post / total"
+    );
+    for ((w, h), pre, engine, [kp, desc]) in stages {
+        println!(
+            "{:>10} | {:>8.2} | {:>10.1} | {:>12.2} | {:>14.2} | {:>17.1}%",
+            format!("{w}x{h}"),
+            pre,
+            engine,
+            kp,
+            desc,
+            100.0 * (pre + kp + desc) / (pre + engine + kp + desc)
+        );
+    }
     if !args.compare.is_empty() || args.xfeat {
         peers::run(&args, &model)?;
     }
     Ok(())
+}
+
+/// Pre- and post-processing ms of the detector, timed apart from the network on the outputs
+/// `scores` and `descriptors` of one engine run on `frame`: (pre, [keypoints, descriptors]), where
+/// keypoints = [`superpoint::detector::decode`] without descriptors (NMS, top-k, sub-pixel) and
+/// descriptors = its extra time with them (sampling at the keypoints).
+fn stage_ms(
+    args: &BenchArgs,
+    frame: &Frame<'_>,
+    scores: &[f32],
+    descriptors: &[f32],
+) -> Result<(f64, [f64; 2]), String> {
+    let geo = frame.geometry((0, 0));
+    let mut input = Vec::new();
+    let pre = median_ms(
+        || {
+            frame.fill_input(&geo, &mut input);
+            Ok(())
+        },
+        1,
+        args.iterations,
+    )?;
+    let mut scratch = DecodeScratch::default();
+    let mut out = Detections::default();
+    let mut decode_ms = |with_descriptors: bool| {
+        let cfg = args.model.detector_config(with_descriptors);
+        median_ms(
+            || {
+                decode(
+                    scores,
+                    descriptors,
+                    &geo,
+                    (frame.width, frame.height),
+                    &cfg,
+                    &mut scratch,
+                    &mut out,
+                );
+                Ok(())
+            },
+            1,
+            args.iterations,
+        )
+    };
+    let keypoints = decode_ms(false)?;
+    let all = decode_ms(true)?;
+    Ok((pre, [keypoints, (all - keypoints).max(0.0)]))
 }
 
 fn python_baseline(
