@@ -6,9 +6,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use clap::Args;
+use superpoint::detector::{DecodeScratch, decode};
 use superpoint::image_io::OwnedImage;
 use superpoint::onnx::{ModelInfo, SuperPointWeights};
-use superpoint::detector::{DecodeScratch, decode};
 use superpoint::{Detections, Detector, Engine, Frame, PixelLayout};
 
 use crate::common::ModelArgs;
