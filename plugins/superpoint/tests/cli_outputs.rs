@@ -1,7 +1,8 @@
 //! The `superpoint` CLI never overwrites its own outputs: `detect` with images whose results
 //! would share a file, or whose result would replace an input image, and `eval --synthetic` with
 //! photos that would share a sequence folder, fail with a clear message before writing anything;
-//! `eval --json` and `--plot` must differ.
+//! `eval --json` and `--plot` must differ; `bench --xfeat` without XFeat's venv fails before timing
+//! anything, saying how to install it.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -255,4 +256,33 @@ fn detect_scales_writes_a_scale_per_keypoint_and_refuses_bad_values() {
         stderr(&out)
     );
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn bench_xfeat_without_its_venv_says_how_to_install_it() {
+    let root = temp_dir("bench-xfeat");
+    let model = random_model(&root);
+    let python = root.join("no-venv/bin/python");
+    let out = superpoint(&[
+        &p("bench"),
+        &p("--model"),
+        &model,
+        &p("--xfeat"),
+        &p("--xfeat-python"),
+        &python,
+        &p("--sizes"),
+        &p("64x48"),
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr(&out).trim(),
+        format!(
+            "superpoint: error: --xfeat: {} not found: run scripts/xfeat.sh setup (XFeat from PyPI in .deps/xfeat-venv), or give --xfeat-python",
+            python.display()
+        )
+    );
+    // Nothing was timed: no table on stdout.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("engine ms"), "{stdout}");
+    std::fs::remove_dir_all(root).ok();
 }

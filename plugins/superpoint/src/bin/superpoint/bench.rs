@@ -128,6 +128,12 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         );
     }
     println!("model: {}{note}", model.display());
+    // Checked before any timing: the --compare models and XFeat's Python.
+    let peers = if !args.compare.is_empty() || args.xfeat {
+        peers::methods(&args, &model)?
+    } else {
+        Vec::new()
+    };
     #[cfg(feature = "torch")]
     if args.model.provider == superpoint::Provider::Cuda {
         return torch::run(&args, &model);
@@ -228,8 +234,8 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             100.0 * (pre + kp + desc) / (pre + engine + kp + desc)
         );
     }
-    if !args.compare.is_empty() || args.xfeat {
-        peers::run(&args, &model)?;
+    if !peers.is_empty() {
+        peers::run(&args, &peers)?;
     }
     Ok(())
 }

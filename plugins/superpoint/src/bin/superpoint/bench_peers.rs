@@ -9,7 +9,7 @@ use superpoint::{Detections, Detector, Frame, PixelLayout};
 use super::{BenchArgs, median_ms, parse_size, tiled_gray};
 
 /// One timed method: an ONNX model through our [`Detector`], or XFeat through scripts/xfeat.py.
-enum Method {
+pub(super) enum Method {
     Model { path: PathBuf, id: String },
     XFeat { python: PathBuf },
 }
@@ -49,9 +49,9 @@ fn xfeat_method(args: &BenchArgs) -> Result<Method, String> {
     })
 }
 
-/// Times `model`, the `--compare` models and (with `--xfeat`) XFeat, size after size, each method
-/// in turn on the same frame, and prints the ms table and the speed ratios.
-pub fn run(args: &BenchArgs, model: &Path) -> Result<(), String> {
+/// The methods of the comparison: `model`, the `--compare` models and (with `--xfeat`) XFeat;
+/// checked before anything is timed (model files readable, XFeat's Python present).
+pub(super) fn methods(args: &BenchArgs, model: &Path) -> Result<Vec<Method>, String> {
     let id = |m: &Path| {
         superpoint::onnx::read_model_info(m)
             .map(|i| i.model_id)
@@ -70,6 +70,12 @@ pub fn run(args: &BenchArgs, model: &Path) -> Result<(), String> {
     if args.xfeat {
         methods.push(xfeat_method(args)?);
     }
+    Ok(methods)
+}
+
+/// Times the `methods` (from [`methods`]) size after size, each in turn on the same frame, and
+/// prints the ms table and the speed ratios.
+pub(super) fn run(args: &BenchArgs, methods: &[Method]) -> Result<(), String> {
     let width = methods
         .iter()
         .map(|m| m.name().len())
@@ -80,7 +86,7 @@ pub fn run(args: &BenchArgs, model: &Path) -> Result<(), String> {
         println!();
         println!("{title}");
         print!("{:>10}", "size");
-        for m in &methods {
+        for m in methods {
             print!(" | {:>width$}", m.name());
         }
         println!();
@@ -95,7 +101,7 @@ pub fn run(args: &BenchArgs, model: &Path) -> Result<(), String> {
         let (w, h) = parse_size(size)?;
         let gray = tiled_gray(&args.image, w, h)?;
         let mut row = Vec::new();
-        for m in &methods {
+        for m in methods {
             row.push(time(args, m, &gray, w, h)?);
         }
         print!("{:>10}", format!("{w}x{h}"));
