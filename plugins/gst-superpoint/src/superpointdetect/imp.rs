@@ -288,7 +288,7 @@ impl ElementImpl for SuperPointDetect {
             gst::subclass::ElementMetadata::new(
                 "SuperPoint keypoint detector",
                 "Filter/Analyzer/Video",
-                "Detects SuperPoint keypoints and 256-D descriptors and attaches them as SuperPointKeypointsMeta; pixels pass through",
+                "Detects SuperPoint keypoints and 256-D descriptors and attaches them as SuperPointKeypointsMeta; pixels pass through. Reads the luma of GRAY8/16, 8- and 10-bit YUV (planar, semi-planar, packed 4:2:2) and RGB-family frames directly; put videoconvert first for other formats",
                 "gst-superpoint developers",
             )
         });
