@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::Error;
 use crate::detector::{DecodeScratch, Detections, DetectorConfig, decode};
-use crate::engine::{Engine, EngineOptions};
+use crate::engine::{Engine, EngineOptions, InputShape};
 use crate::frame::{Frame, InputGeometry};
 use crate::onnx::{CELL, DESCRIPTOR_DIM, ModelInfo};
 
@@ -58,6 +58,7 @@ struct Shared {
     policy: BatchPolicy,
     has_descriptors: bool,
     info: ModelInfo,
+    input_shape: InputShape,
     stats: Arc<Stats>,
 }
 
@@ -117,6 +118,15 @@ impl WorkerEngine {
         }
     }
 
+    /// The sizes the model's input fixes (none for the libtorch engine).
+    fn input_shape(&self) -> InputShape {
+        match self {
+            WorkerEngine::Ort(e) => e.input_shape(),
+            #[cfg(feature = "torch")]
+            WorkerEngine::Torch(_) => InputShape::default(),
+        }
+    }
+
     fn info(&self) -> &ModelInfo {
         match self {
             WorkerEngine::Ort(e) => e.info(),
@@ -172,6 +182,7 @@ impl BatchedDetector {
             }
             None => {
                 let engine = WorkerEngine::new(model, options)?;
+                engine.input_shape().check_batch(policy.batch_size, model)?;
                 let (tx, rx) = mpsc::channel();
                 let stats = Arc::new(Stats::default());
                 let worker_stats = stats.clone();
@@ -182,6 +193,7 @@ impl BatchedDetector {
                     policy,
                     has_descriptors: engine.has_descriptors(),
                     info: engine.info().clone(),
+                    input_shape: engine.input_shape(),
                     stats,
                 });
                 std::thread::Builder::new()
@@ -198,6 +210,9 @@ impl BatchedDetector {
                 shared.model.display()
             )));
         }
+        shared
+            .input_shape
+            .inference_size(config.inference_size(), &shared.model)?;
         Ok(BatchedDetector {
             shared,
             config,
@@ -225,8 +240,19 @@ impl BatchedDetector {
         if config.descriptors && !self.shared.has_descriptors {
             return Err(Error::Model("the model has no descriptor output".into()));
         }
+        self.shared
+            .input_shape
+            .inference_size(config.inference_size(), &self.shared.model)?;
         self.config = config;
         Ok(())
+    }
+
+    /// The note to show once when frames are resized to the model's fixed input size because
+    /// no inference size is set ([`InputShape::resize_note`]); `None` otherwise.
+    pub fn input_note(&self) -> Option<String> {
+        self.shared
+            .input_shape
+            .resize_note(self.config.inference_size(), &self.shared.model)
     }
 
     /// Current detection settings.
@@ -236,7 +262,11 @@ impl BatchedDetector {
 
     /// Detects keypoints in `frame` through the group's worker (blocks until the batch ran).
     pub fn detect(&mut self, frame: &Frame<'_>, out: &mut Detections) -> Result<(), Error> {
-        let geo = frame.geometry((self.config.inference_width, self.config.inference_height));
+        let target = self
+            .shared
+            .input_shape
+            .inference_size(self.config.inference_size(), &self.shared.model)?;
+        let geo = frame.geometry(target);
         frame.fill_input(&geo, &mut self.input);
         let (reply, answer) = mpsc::sync_channel(1);
         let request = Request {

@@ -29,6 +29,12 @@ pub struct DetectorConfig {
 }
 
 impl DetectorConfig {
+    /// The requested network input size `(inference_width, inference_height)`; `(0, 0)` =
+    /// native frame size.
+    pub fn inference_size(&self) -> (usize, usize) {
+        (self.inference_width, self.inference_height)
+    }
+
     /// Checks value ranges.
     pub fn validate(&self) -> Result<(), Error> {
         self.post.validate()?;
@@ -129,9 +135,14 @@ impl Detector {
         Self::with_engine(engine, config)
     }
 
-    /// Wraps an already loaded engine.
+    /// Wraps an already loaded engine. Errors when `config` conflicts with the sizes the model's
+    /// input fixes ([`crate::InputShape::inference_size`], [`crate::InputShape::check_batch`]).
     pub fn with_engine(engine: Engine, config: DetectorConfig) -> Result<Self, Error> {
         config.validate()?;
+        engine.input_shape().check_batch(1, engine.path())?;
+        engine
+            .input_shape()
+            .inference_size(config.inference_size(), engine.path())?;
         if config.descriptors && !engine.has_descriptors() {
             return Err(Error::Model(format!(
                 "{} has no `descriptors` output (a detector-only MagicPoint model?); disable descriptors or use a SuperPoint model",
@@ -162,6 +173,9 @@ impl Detector {
                 if config.descriptors && !engine.has_descriptors() {
                     return Err(Error::Model("the model has no descriptor output".into()));
                 }
+                engine
+                    .input_shape()
+                    .inference_size(config.inference_size(), engine.path())?;
             }
             #[cfg(feature = "torch")]
             Backend::Torch(t) => t.set_config(config)?,
@@ -177,6 +191,15 @@ impl Detector {
             #[cfg(feature = "torch")]
             Backend::Torch(t) => t.model_info(),
         }
+    }
+
+    /// The note to show once when frames are resized to the model's fixed input size because
+    /// no inference size is set ([`crate::InputShape::resize_note`]); `None` otherwise.
+    pub fn input_note(&self) -> Option<String> {
+        let engine = self.engine()?;
+        engine
+            .input_shape()
+            .resize_note(self.config.inference_size(), engine.path())
     }
 
     /// The ONNX Runtime engine (`None` when the libtorch engine runs).
@@ -288,7 +311,10 @@ impl Detector {
                 return t.detect(frame, out);
             }
         };
-        let geo = frame.geometry((cfg.inference_width, cfg.inference_height));
+        let target = engine
+            .input_shape()
+            .inference_size(cfg.inference_size(), engine.path())?;
+        let geo = frame.geometry(target);
         frame.fill_input(&geo, input);
         engine.run(input, 1, geo.height, geo.width, |net| {
             decode(

@@ -40,7 +40,7 @@ pub mod views;
 pub mod warp;
 
 pub use detector::{Detections, Detector, DetectorConfig};
-pub use engine::{Engine, EngineOptions, Provider};
+pub use engine::{Engine, EngineOptions, InputShape, Provider};
 pub use error::{Error, ErrorSource};
 pub use frame::{Frame, MIN_FRAME_SIDE, PixelLayout};
 pub use geometry::Homography;

@@ -378,6 +378,10 @@ impl BaseTransformImpl for SuperPointDetect {
             settings.model,
             info.model_id
         );
+        if let Some(note) = detector.input_note() {
+            gst::info!(CAT, imp = self, "{note}");
+            gst::element_imp_info!(self, gst::ResourceError::Settings, ("{}", note));
+        }
         let json = match &settings.json_location {
             Some(path) => Some(BufWriter::new(File::create(path).map_err(|e| {
                 gst::error_msg!(

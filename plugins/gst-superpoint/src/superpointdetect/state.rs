@@ -22,6 +22,14 @@ impl Backend {
         }
     }
 
+    /// Set when frames are resized to the model's fixed input size: say so once, at start.
+    pub(super) fn input_note(&self) -> Option<String> {
+        match self {
+            Backend::Own(d) => d.input_note(),
+            Backend::Batched(d) => d.input_note(),
+        }
+    }
+
     pub(super) fn set_config(&mut self, config: DetectorConfig) -> Result<(), superpoint::Error> {
         match self {
             Backend::Own(d) => d.set_config(config),

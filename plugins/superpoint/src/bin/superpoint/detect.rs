@@ -111,6 +111,9 @@ pub fn run(args: DetectArgs) -> Result<(), String> {
         detector.model_info(),
         "the keypoints are meaningless (plumbing tests only)",
     );
+    if let Some(note) = detector.input_note() {
+        eprintln!("note: {note}");
+    }
     if many {
         std::fs::create_dir_all(&args.json)
             .map_err(|e| format!("cannot create {}: {e}", args.json.display()))?;

@@ -217,6 +217,9 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
                 &info,
                 "its numbers only show that the pipeline runs",
             );
+            if let Some(note) = detector.input_note() {
+                eprintln!("note: {note}");
+            }
             let name = args.name.clone().unwrap_or_else(|| {
                 if info.model_id.is_empty() {
                     args.model
