@@ -107,8 +107,14 @@ fn fixed_batch_sizes_are_checked() {
         batch_size,
         ..Default::default()
     };
-    let err = BatchedDetector::join("fixed-b1-2", &one, &EngineOptions::default(), policy(2), sized(0, 0))
-        .unwrap_err();
+    let err = BatchedDetector::join(
+        "fixed-b1-2",
+        &one,
+        &EngineOptions::default(),
+        policy(2),
+        sized(0, 0),
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -116,13 +122,21 @@ fn fixed_batch_sizes_are_checked() {
             one.display()
         )
     );
-    let mut batched =
-        BatchedDetector::join("fixed-b1-1", &one, &EngineOptions::default(), policy(1), sized(0, 0))
-            .unwrap();
+    let mut batched = BatchedDetector::join(
+        "fixed-b1-1",
+        &one,
+        &EngineOptions::default(),
+        policy(1),
+        sized(0, 0),
+    )
+    .unwrap();
     assert!(batched.input_note().is_some());
     let mut got = Detections::default();
     batched.detect(&image.frame().unwrap(), &mut got).unwrap();
-    assert_eq!(got, detect(&shipped_model(), sized(320, 240), &image).unwrap());
+    assert_eq!(
+        got,
+        detect(&shipped_model(), sized(320, 240), &image).unwrap()
+    );
 }
 
 #[test]
@@ -134,7 +148,14 @@ fn cli_detect_resizes_to_a_fixed_input_and_refuses_a_conflicting_size() {
     };
     let fixed = fixed.to_str().unwrap();
     let (a, b) = (dir.join("a.json"), dir.join("b.json"));
-    let out = superpoint(&["detect", "--model", fixed, GRAF1, "--json", a.to_str().unwrap()]);
+    let out = superpoint(&[
+        "detect",
+        "--model",
+        fixed,
+        GRAF1,
+        "--json",
+        a.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let notes: Vec<_> = stderr(&out)
         .lines()
