@@ -117,3 +117,42 @@ fn sizes_and_batches_that_conflict_with_a_fixed_input_are_refused_at_start() {
         "{err}"
     );
 }
+
+#[test]
+fn non_finite_outputs_stop_the_stream_with_one_error_naming_the_model_and_the_output() {
+    let dir = temp_dir("nan");
+    let Some(nan_desc) = model_variant(&dir.join("nan-db.onnx"), &["--nan-bias", "convDb.bias"])
+    else {
+        return;
+    };
+    let nan_scores =
+        model_variant(&dir.join("nan-4b.onnx"), &["--nan-bias", "conv4b.bias"]).unwrap();
+    common::init();
+    for (model, output) in [(&nan_desc, "descriptors"), (&nan_scores, "scores")] {
+        let pipeline = common::pipeline(&format!(
+            "videotestsrc num-buffers=5 pattern=checkers-8 ! video/x-raw,format=GRAY8,width=64,height=48 ! superpointdetect model={} ! fakesink",
+            model.display()
+        ));
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let bus = pipeline.bus().unwrap();
+        let msg = bus
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(30),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+            .expect("EOS or an error");
+        let gst::MessageView::Error(e) = msg.view() else {
+            panic!("{output}: the stream ended without an error");
+        };
+        assert_eq!(
+            e.error().to_string(),
+            format!(
+                "detection failed: {}: the network output `{output}` holds NaN or infinite values, so its keypoints and descriptors would be garbage: the model is broken (non-finite weights from a failed export or a diverged training run); re-export or retrain it",
+                model.display()
+            )
+        );
+        pipeline.set_state(gst::State::Null).unwrap();
+        let more = std::iter::from_fn(|| bus.pop_filtered(&[gst::MessageType::Error])).count();
+        assert_eq!(more, 0, "{output}: more than one error");
+    }
+}

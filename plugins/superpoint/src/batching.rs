@@ -356,30 +356,33 @@ fn run_batch(
     }
     let plane = w * h;
     let dplane = DESCRIPTOR_DIM * (h / CELL) * (w / CELL);
-    let results: Result<Vec<Detections>, Error> = engine.run(batch_input, n, h, w, |net| {
-        batch
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let mut out = Detections::default();
-                let desc = if net.descriptors.is_empty() {
-                    &[][..]
-                } else {
-                    &net.descriptors[i * dplane..(i + 1) * dplane]
-                };
-                decode(
-                    &net.scores[i * plane..(i + 1) * plane],
-                    desc,
-                    &r.geo,
-                    r.frame_size,
-                    &r.config,
-                    scratch,
-                    &mut out,
-                );
-                out
-            })
-            .collect()
-    });
+    let path = engine.path().to_path_buf();
+    let results: Result<Vec<Detections>, Error> = engine
+        .run(batch_input, n, h, w, |net| {
+            batch
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let mut out = Detections::default();
+                    let desc = if net.descriptors.is_empty() {
+                        &[][..]
+                    } else {
+                        &net.descriptors[i * dplane..(i + 1) * dplane]
+                    };
+                    decode(
+                        &net.scores[i * plane..(i + 1) * plane],
+                        desc,
+                        &r.geo,
+                        r.frame_size,
+                        &r.config,
+                        scratch,
+                        &mut out,
+                    )
+                    .map(|()| out)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .and_then(|decoded| decoded.map_err(|e| e.into_error(&path)));
     match results {
         Ok(dets) => {
             for (r, d) in batch.into_iter().zip(dets) {

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::engine::{Engine, EngineOptions};
+use crate::finite::NonFiniteOutput;
 use crate::frame::{Frame, InputGeometry};
 use crate::onnx::{CELL, ModelInfo};
 use crate::postprocess::{self, Keypoint, KeypointScratch, PostParams};
@@ -316,17 +317,19 @@ impl Detector {
             .inference_size(cfg.inference_size(), engine.path())?;
         let geo = frame.geometry(target);
         frame.fill_input(&geo, input);
-        engine.run(input, 1, geo.height, geo.width, |net| {
-            decode(
-                net.scores,
-                net.descriptors,
-                &geo,
-                (frame.width, frame.height),
-                &cfg,
-                scratch,
-                out,
-            )
-        })
+        engine
+            .run(input, 1, geo.height, geo.width, |net| {
+                decode(
+                    net.scores,
+                    net.descriptors,
+                    &geo,
+                    (frame.width, frame.height),
+                    &cfg,
+                    scratch,
+                    out,
+                )
+            })?
+            .map_err(|e| e.into_error(engine.path()))
     }
 }
 
@@ -334,6 +337,9 @@ impl Detector {
 /// the network input size of `geo`) into keypoints and descriptors in frame pixels. The
 /// post-processing distances of `cfg` (`border`, `nms_radius`) are frame pixels whatever the
 /// network input size.
+///
+/// Errors when an output holds NaN or infinite values ([`crate::finite::check_outputs`]: whole on
+/// the first call with `scratch`, cheaply after that); `out` is then left empty.
 pub fn decode(
     scores: &[f32],
     descriptors: &[f32],
@@ -342,7 +348,7 @@ pub fn decode(
     cfg: &DetectorConfig,
     scratch: &mut DecodeScratch,
     out: &mut Detections,
-) {
+) -> Result<(), NonFiniteOutput> {
     out.width = frame_size.0 as u32;
     out.height = frame_size.1 as u32;
     out.keypoints.clear();
@@ -366,6 +372,14 @@ pub fn decode(
             &mut out.descriptors,
         );
     }
+    let dense = if cfg.descriptors { descriptors } else { &[] };
+    let checked =
+        crate::finite::check_outputs(scores, dense, &out.descriptors, !scratch.outputs_checked);
+    scratch.outputs_checked = true;
+    if let Err(e) = checked {
+        out.descriptors.clear();
+        return Err(e);
+    }
     out.keypoints.extend(scratch.raw.iter().map(|k| {
         let (x, y) = geo.to_frame(k.x, k.y);
         Keypoint {
@@ -374,6 +388,7 @@ pub fn decode(
             score: k.score,
         }
     }));
+    Ok(())
 }
 
 /// Buffers reused by [`decode`] from frame to frame.
@@ -381,4 +396,6 @@ pub fn decode(
 pub struct DecodeScratch {
     keypoints: KeypointScratch,
     raw: Vec<Keypoint>,
+    /// Whether a first frame's outputs were checked whole for non-finite values.
+    outputs_checked: bool,
 }

@@ -208,3 +208,55 @@ fn cli_detect_resizes_to_a_fixed_input_and_refuses_a_conflicting_size() {
     );
     assert!(!c.exists());
 }
+
+#[test]
+fn non_finite_outputs_are_an_error_naming_the_model_and_the_output() {
+    let dir = temp_dir("nan");
+    let Some(nan_desc) = model_variant(&dir.join("nan-db.onnx"), &["--nan-bias", "convDb.bias"])
+    else {
+        return;
+    };
+    let nan_scores =
+        model_variant(&dir.join("nan-4b.onnx"), &["--nan-bias", "conv4b.bias"]).unwrap();
+    let image = OwnedImage::load(Path::new(GRAF1)).unwrap();
+    let message = |model: &Path, output: &str| {
+        format!(
+            "{}: the network output `{output}` holds NaN or infinite values, so its keypoints and descriptors would be garbage: the model is broken (non-finite weights from a failed export or a diverged training run); re-export or retrain it",
+            model.display()
+        )
+    };
+    // Library.
+    let err = detect(&nan_desc, sized(0, 0), &image).unwrap_err();
+    assert_eq!(err.to_string(), message(&nan_desc, "descriptors"));
+    let err = detect(&nan_scores, sized(0, 0), &image).unwrap_err();
+    assert_eq!(err.to_string(), message(&nan_scores, "scores"));
+    // Without descriptors the broken descriptor head is not used.
+    let no_desc = DetectorConfig {
+        descriptors: false,
+        ..Default::default()
+    };
+    assert!(
+        !detect(&nan_desc, no_desc, &image)
+            .unwrap()
+            .keypoints
+            .is_empty()
+    );
+    // CLI: exit 1, the message, no JSON file (never `null` descriptors, never a silent zero).
+    for (model, output) in [(&nan_desc, "descriptors"), (&nan_scores, "scores")] {
+        let json = dir.join(format!("{output}.json"));
+        let out = superpoint(&[
+            "detect",
+            "--model",
+            model.to_str().unwrap(),
+            GRAF1,
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert_eq!(
+            stderr(&out).trim(),
+            format!("superpoint: error: {GRAF1}: {}", message(model, output))
+        );
+        assert!(!json.exists());
+    }
+}
