@@ -379,10 +379,24 @@ fn onnx_model_with_wrong_inputs_is_rejected() {
         "videotestsrc num-buffers=1 ! superpointdetect model={} ! fakesink",
         path.display()
     ));
+    assert!(
+        err.contains("does not look like a SuperPoint model: inputs are `x`; ")
+            && err.contains("expected input `image`"),
+        "{err}"
+    );
+    // An `image` input of the wrong shape is described in words, not Rust debug text.
+    let mut model = model;
+    let graph = model.graph.as_mut().unwrap();
+    graph.input = vec![vi("image")];
+    graph.node[0].input = vec!["image".into()];
+    std::fs::write(&path, model.encode_to_vec()).unwrap();
+    let err = first_error(&format!(
+        "videotestsrc num-buffers=1 ! superpointdetect model={} ! fakesink",
+        path.display()
+    ));
     std::fs::remove_file(&path).ok();
     assert!(
-        err.contains("does not look like a SuperPoint model")
-            && err.contains("expected input `image`"),
+        err.contains("does not look like a SuperPoint model: input `image` is float32 4; expected"),
         "{err}"
     );
 }

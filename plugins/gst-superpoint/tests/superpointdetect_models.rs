@@ -156,3 +156,35 @@ fn non_finite_outputs_stop_the_stream_with_one_error_naming_the_model_and_the_ou
         assert_eq!(more, 0, "{output}: more than one error");
     }
 }
+
+#[test]
+fn a_too_small_frame_is_one_error_per_run() {
+    common::init();
+    let el = gst::ElementFactory::make("superpointdetect")
+        .build()
+        .unwrap();
+    el.set_property("model", common::random_model().to_str().unwrap());
+    let bus = common::bus_for(&el);
+    let mut hs = gst_check::Harness::with_element(&el, Some("sink"), Some("src"));
+    let want = "frame 8x8 is too small: SuperPoint needs at least 16x16 pixels; scale it up before superpointdetect (videoscale ! video/x-raw,width=W,height=H)";
+    for run in 0..2 {
+        hs.play();
+        hs.set_src_caps_str(&common::caps("GRAY8", 8, 8));
+        // Each buffer retries the negotiation; the refusal is posted once.
+        for _ in 0..3 {
+            assert_eq!(
+                hs.push(gst::Buffer::from_mut_slice(vec![0u8; 64])),
+                Err(gst::FlowError::NotNegotiated)
+            );
+        }
+        let errors: Vec<String> =
+            std::iter::from_fn(|| bus.pop_filtered(&[gst::MessageType::Error]))
+                .map(|m| match m.view() {
+                    gst::MessageView::Error(e) => e.error().to_string(),
+                    _ => unreachable!(),
+                })
+                .collect();
+        assert_eq!(errors, [want], "run {run}");
+        el.set_state(gst::State::Null).unwrap();
+    }
+}

@@ -388,8 +388,7 @@ impl SuperPointWeights {
     pub fn from_model_file(path: &Path) -> Result<(Self, ModelInfo), Error> {
         let bytes = std::fs::read(path)
             .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-        let model = ModelProto::decode(bytes.as_slice())
-            .map_err(|e| Error::Model(format!("{} is not an ONNX model: {e}", path.display())))?;
+        let model = decode_model(&bytes, path)?;
         Self::from_model(&model)
     }
 
@@ -478,14 +477,60 @@ pub fn model_info(model: &ModelProto) -> ModelInfo {
 pub fn read_model_info(path: &Path) -> Result<ModelInfo, Error> {
     let bytes = std::fs::read(path)
         .map_err(|e| Error::io(format!("cannot read model {}", path.display()), e))?;
-    let model = ModelProto::decode(bytes.as_slice())
-        .map_err(|e| Error::Model(format!("{} is not an ONNX model: {e}", path.display())))?;
+    let model = decode_model(&bytes, path)?;
     Ok(model_info(&model))
+}
+
+/// Decodes the ONNX file `path` read into `bytes`. Errors name the file; a file that ends inside
+/// a message (protobuf's "buffer underflow") is reported as truncated, with its size.
+fn decode_model(bytes: &[u8], path: &Path) -> Result<ModelProto, Error> {
+    ModelProto::decode(bytes).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("buffer underflow") {
+            Error::Model(format!(
+                "{} is truncated or incomplete: the ONNX data stops inside a record after {} bytes (an interrupted download or copy?); fetch or export the model again",
+                path.display(),
+                bytes.len()
+            ))
+        } else {
+            Error::Model(format!("{} is not an ONNX model: {text}", path.display()))
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn truncated_models_are_named_truncated() {
+        let dir = std::env::temp_dir().join(format!("sp-onnx-trunc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.onnx");
+        SuperPointWeights::random(1, true)
+            .write_model(
+                &path,
+                &ModelInfo {
+                    model_id: "t".into(),
+                    trained: false,
+                    description: String::new(),
+                },
+            )
+            .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let err = read_model_info(&path).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{} is truncated or incomplete: the ONNX data stops inside a record after {} bytes (an interrupted download or copy?); fetch or export the model again",
+                path.display(),
+                bytes.len() / 2
+            )
+        );
+        assert!(SuperPointWeights::from_model_file(&path).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn write_and_read_back_weights() {

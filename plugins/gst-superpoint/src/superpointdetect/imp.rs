@@ -45,6 +45,9 @@ pub struct SuperPointDetect {
     state: Mutex<Option<State>>,
     video_info: Mutex<Option<gst_video::VideoInfo>>,
     timing: Mutex<Timing>,
+    /// Caps refused this run (too small): their error is posted once, not on every retry of the
+    /// negotiation (one per buffer upstream pushes).
+    refused_caps: Mutex<Option<gst::Caps>>,
 }
 
 #[glib::object_subclass]
@@ -312,6 +315,7 @@ impl BaseTransformImpl for SuperPointDetect {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
+        *self.refused_caps.lock().unwrap() = None;
         let settings = self.settings.lock().unwrap().clone();
         let model = PathBuf::from(&settings.model);
         let options = EngineOptions {
@@ -439,15 +443,19 @@ impl BaseTransformImpl for SuperPointDetect {
         }
         let min = superpoint::MIN_FRAME_SIDE as u32;
         if info.width() < min || info.height() < min {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Negotiation,
-                (
-                    "frame {}x{} is too small: SuperPoint needs at least {min}x{min} pixels; scale it up before superpointdetect (videoscale ! video/x-raw,width=W,height=H)",
-                    info.width(),
-                    info.height()
-                )
-            );
+            let mut refused = self.refused_caps.lock().unwrap();
+            if refused.as_ref() != Some(incaps) {
+                *refused = Some(incaps.clone());
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    (
+                        "frame {}x{} is too small: SuperPoint needs at least {min}x{min} pixels; scale it up before superpointdetect (videoscale ! video/x-raw,width=W,height=H)",
+                        info.width(),
+                        info.height()
+                    )
+                );
+            }
             return Err(gst::loggable_error!(
                 CAT,
                 "{}x{} is under {min}x{min}",
