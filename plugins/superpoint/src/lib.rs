@@ -16,6 +16,7 @@ pub mod draw;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod files;
 pub mod finite;
 pub mod frame;
 pub mod geometry;

@@ -443,15 +443,7 @@ impl SuperPointWeights {
 /// (another process writing the same model, an element loading it) never sees a partial file and
 /// an interrupted write leaves the old file in place. Errors when `path` cannot be written.
 pub fn write_model_file(model: &ModelProto, path: &Path) -> Result<(), Error> {
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(format!(".partial-{}", std::process::id()));
-    let partial = std::path::PathBuf::from(partial);
-    std::fs::write(&partial, model.encode_to_vec())
-        .and_then(|_| std::fs::rename(&partial, path))
-        .map_err(|e| {
-            std::fs::remove_file(&partial).ok();
-            Error::io(format!("cannot write {}", path.display()), e)
-        })
+    crate::files::write_atomic(path, &model.encode_to_vec())
 }
 
 /// The value of the metadata entry `key` of `model`, if any.

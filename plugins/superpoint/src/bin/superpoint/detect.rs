@@ -128,7 +128,7 @@ pub fn run(args: DetectArgs) -> Result<(), String> {
             .detect(&frame, &mut det)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let text = serde_json::to_string(&DetectionFile::from(&det)).map_err(|e| e.to_string())?;
-        std::fs::write(out, text).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        superpoint::files::write_atomic(out, text.as_bytes()).map_err(|e| e.to_string())?;
         eprintln!(
             "{}: {} keypoints -> {}",
             path.display(),
