@@ -141,9 +141,7 @@ impl Detector {
     pub fn with_engine(engine: Engine, config: DetectorConfig) -> Result<Self, Error> {
         config.validate()?;
         engine.input_shape().check_batch(1, engine.path())?;
-        engine
-            .input_shape()
-            .inference_size(config.inference_size(), engine.path())?;
+        check_input_shape(&engine, &config)?;
         if config.descriptors && !engine.has_descriptors() {
             return Err(Error::Model(format!(
                 "{} has no `descriptors` output (a detector-only MagicPoint model?); disable descriptors or use a SuperPoint model",
@@ -174,9 +172,7 @@ impl Detector {
                 if config.descriptors && !engine.has_descriptors() {
                     return Err(Error::Model("the model has no descriptor output".into()));
                 }
-                engine
-                    .input_shape()
-                    .inference_size(config.inference_size(), engine.path())?;
+                check_input_shape(engine, &config)?;
             }
             #[cfg(feature = "torch")]
             Backend::Torch(t) => t.set_config(config)?,
@@ -331,6 +327,22 @@ impl Detector {
             })?
             .map_err(|e| e.into_error(engine.path()))
     }
+}
+
+/// Errors when `config` asks for network input sizes that `engine`'s model does not take: an
+/// inference size other than a fixed one ([`crate::InputShape::inference_size`]), or several
+/// scales (each runs at another size) with a fixed height or width.
+fn check_input_shape(engine: &Engine, config: &DetectorConfig) -> Result<(), Error> {
+    let shape = engine.input_shape();
+    shape.inference_size(config.inference_size(), engine.path())?;
+    if (shape.width.is_some() || shape.height.is_some()) && !config.scales.is_identity() {
+        return Err(Error::Config(format!(
+            "{} has a fixed input size, but scales {} run the network at other sizes: set scales to 1",
+            engine.path().display(),
+            config.scales
+        )));
+    }
+    Ok(())
 }
 
 /// Turns one image's network outputs (`scores` `[H, W]` and `descriptors` `[256, H/8, W/8]` for

@@ -83,6 +83,17 @@ fn fixed_input_model_is_resized_to_in_the_library() {
     );
     let mut detector = Detector::new(&fixed, &EngineOptions::default(), sized(0, 0)).unwrap();
     assert!(detector.set_config(sized(160, 120)).is_err());
+    let multi = DetectorConfig {
+        scales: superpoint::scales::Scales::new(&[1.0, 0.5]).unwrap(),
+        ..sized(0, 0)
+    };
+    assert_eq!(
+        detector.set_config(multi).unwrap_err().to_string(),
+        format!(
+            "{} has a fixed input size, but scales 1,0.5 run the network at other sizes: set scales to 1",
+            fixed.display()
+        )
+    );
     assert_eq!(*detector.config(), sized(0, 0));
 }
 
