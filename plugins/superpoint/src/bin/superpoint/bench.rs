@@ -274,8 +274,8 @@ fn stage_ms(
                     &cfg,
                     &mut scratch,
                     &mut out,
-                );
-                Ok(())
+                )
+                .map_err(|e| e.into_error(&args.model.model).to_string())
             },
             1,
             args.iterations,
