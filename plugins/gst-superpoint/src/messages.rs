@@ -592,6 +592,7 @@ mod tests {
             homography: Some(Homography([1.0, 0.0, 3.0, 0.0, 1.0, 4.0, 0.0, 0.0, 1.0])),
             to_reference: None,
             status: MatchStatus::Ok,
+            tracks: Vec::new(),
         };
         let m = MatchMessage::new(None, &data, Some(Homography::IDENTITY), None);
         assert_eq!((m.frame, m.mode, m.matches), (2, MatchTarget::Reference, 0));
