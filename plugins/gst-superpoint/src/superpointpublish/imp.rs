@@ -327,7 +327,11 @@ impl SuperPointPublish {
                 rumqttc::QoS::AtLeastOnce
             },
             client_id: s.client_id.clone().unwrap_or_else(|| {
-                format!("superpointpublish-{}-{}", std::process::id(), self.obj().name())
+                format!(
+                    "superpointpublish-{}-{}",
+                    std::process::id(),
+                    self.obj().name()
+                )
             }),
             credentials: s
                 .username

@@ -278,7 +278,15 @@ mod tests {
             ("broker.local".to_owned(), 1883)
         );
         assert!(parse_broker("tcp://x:1").unwrap_err().contains("mqtt://"));
-        assert!(parse_broker("mqtt://x:port").unwrap_err().contains("not a port"));
-        assert!(parse_broker("mqtt://:1883").unwrap_err().contains("no host"));
+        assert!(
+            parse_broker("mqtt://x:port")
+                .unwrap_err()
+                .contains("not a port")
+        );
+        assert!(
+            parse_broker("mqtt://:1883")
+                .unwrap_err()
+                .contains("no host")
+        );
     }
 }
