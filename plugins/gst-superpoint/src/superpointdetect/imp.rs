@@ -377,6 +377,15 @@ impl BaseTransformImpl for SuperPointDetect {
             settings.model,
             info.model_id
         );
+        if let Some(licence) = &info.licence {
+            gst::info!(
+                CAT,
+                imp = self,
+                "model {} licence: {}",
+                info.model_id,
+                licence
+            );
+        }
         let json = match &settings.json_location {
             Some(path) => Some(JsonLinesWriter::create(path).map_err(|e| {
                 gst::error_msg!(gst::ResourceError::OpenWrite, ("json-location: {}", e))
