@@ -51,8 +51,12 @@ def main():
         if args.count and received >= args.count:
             client.disconnect()
 
+    def on_subscribe(_client, _userdata, _mid, _granted_qos):
+        print(f"subscribed to {args.topic} on {args.host}:{args.port}", file=sys.stderr, flush=True)
+
     client = mqtt.Client()
     client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
     client.on_message = on_message
     try:
         client.connect(args.host, args.port)

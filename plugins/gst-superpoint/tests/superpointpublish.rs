@@ -291,6 +291,7 @@ impl Subscriber {
     fn start(port: u16, topic: &str) -> Subscriber {
         let mut options = rumqttc::MqttOptions::new(format!("sub-{topic}"), "127.0.0.1", port);
         options.set_clean_session(false);
+        options.set_max_packet_size(1 << 24, 1 << 16);
         let (client, mut connection) = rumqttc::Client::new(options, 10);
         let records: Arc<Mutex<Vec<FrameRecord>>> = Default::default();
         let subscribed = Arc::new(AtomicBool::new(false));
@@ -472,8 +473,10 @@ fn qos1_delivers_every_frame_of_a_detect_match_pipeline() {
     let broker = Broker::start("qos1");
     let sub = Subscriber::start(broker.port, "cam1");
     let frames = 20;
+    // 192x144 with random weights: about 1000 keypoints, records over 10 kB (rumqttc's default
+    // packet limit, which the element raises).
     let p = common::pipeline(&format!(
-        "videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,format=GRAY8,width=96,height=64 \
+        "videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,format=GRAY8,width=192,height=144 \
          ! superpointdetect model={} ! superpointmatch \
          ! superpointpublish name=pub broker={} topic=cam1 qos=1 ! fakesink name=sink",
         common::random_model().display(),
@@ -491,6 +494,11 @@ fn qos1_delivers_every_frame_of_a_detect_match_pipeline() {
     sub.wait(|| sub.frames().len() >= frames, "record of every frame");
     assert_eq!(sub.frames(), (0..frames as u64).collect::<Vec<_>>());
     let records = sub.records.lock().unwrap();
+    let bytes = serde_json::to_vec(&records[0]).unwrap().len();
+    assert!(
+        bytes > 10240,
+        "records of {bytes} bytes do not test large packets"
+    );
     for (r, n) in records.iter().zip(&seen) {
         assert_eq!(r.keypoints.len(), *n);
         let m = r.matches.as_ref().unwrap();

@@ -31,6 +31,11 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// How long stopping waits for queued records to reach the broker.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Largest MQTT packet (the protocol's limit, 256 MiB); a larger record is dropped.
+pub const MAX_PACKET: usize = 268_435_455;
+/// Largest packet accepted from the broker (acknowledgements only).
+const MAX_INCOMING_PACKET: usize = 64 * 1024;
+
 /// Where and how to publish.
 #[derive(Debug, Clone)]
 pub struct MqttConfig {
@@ -84,6 +89,8 @@ struct Shared {
 pub struct MqttPublisher {
     shared: Arc<Shared>,
     queue_size: usize,
+    /// Largest record that fits in one packet with the topic.
+    max_record: usize,
     worker: Option<JoinHandle<()>>,
 }
 
@@ -101,6 +108,7 @@ impl MqttPublisher {
             dropped: AtomicU64::new(0),
         });
         let queue_size = config.queue_size.max(1);
+        let max_record = MAX_PACKET - config.topic.len() - 16;
         let worker = {
             let shared = shared.clone();
             std::thread::Builder::new()
@@ -110,12 +118,18 @@ impl MqttPublisher {
         Ok(MqttPublisher {
             shared,
             queue_size,
+            max_record,
             worker: Some(worker),
         })
     }
 
-    /// Queues one record without waiting; a full queue drops its oldest record.
+    /// Queues one record without waiting; a full queue drops its oldest record, and a record
+    /// larger than an MQTT packet is dropped.
     pub fn publish(&self, record: Vec<u8>) {
+        if record.len() > self.max_record {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let mut q = self.shared.queue.lock().unwrap();
         if q.len() >= self.queue_size {
             q.pop_front();
@@ -157,6 +171,9 @@ impl Drop for MqttPublisher {
 fn run(config: MqttConfig, shared: &Shared, notify: impl Fn(Notice)) {
     let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
     options.set_keep_alive(Duration::from_secs(5));
+    // Records grow with the keypoints (about 20 bytes each, 1.4 kB more with descriptors):
+    // allow MQTT's largest packet out (rumqttc's default is 10 kB); nothing large comes in.
+    options.set_max_packet_size(MAX_INCOMING_PACKET, MAX_PACKET);
     if let Some((user, password)) = &config.credentials {
         options.set_credentials(user, password);
     }
