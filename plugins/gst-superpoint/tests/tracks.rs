@@ -7,7 +7,6 @@ mod common;
 
 use std::collections::HashMap;
 
-use gst::prelude::*;
 use gstsuperpoint::meta::{HomographyMeta, SuperPointKeypointsMeta, SuperPointMatchesMeta};
 use superpoint::Homography;
 
