@@ -397,6 +397,7 @@ fn push_frame(src: &gst_app::AppSrc, i: u64) {
                     .collect(),
                 descriptors: Vec::new(),
                 model_id: "synthetic".into(),
+                scales: Vec::new(),
             }),
         );
     }
