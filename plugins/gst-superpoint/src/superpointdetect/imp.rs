@@ -183,7 +183,7 @@ impl ObjectImpl for SuperPointDetect {
                     .build(),
                 glib::ParamSpecString::builder("json-location")
                     .nick("JSON location")
-                    .blurb("Write one JSON object per frame (frame, pts, width, height, model, keypoints [[x,y,score]] in frame pixels) to this JSON Lines file; unset = none. Each line is flushed to the file before its buffer goes downstream, so the file is complete when EOS reaches the bus and a killed process loses at most the frame in flight. Applies on the next start")
+                    .blurb("Write one JSON object per frame (schema version 1, schemas/frame-record-v1.json: version, frame, pts, width, height, model, keypoints [[x,y,score]] in frame pixels) to this JSON Lines file; unset = none. Each line is written whole or not at all and flushed to the file before its buffer goes downstream, so the file is complete when EOS reaches the bus and a killed process loses at most the frame in flight. Applies on the next start")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt64::builder("frames-dropped")
