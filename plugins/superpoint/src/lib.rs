@@ -22,6 +22,7 @@ pub mod frame;
 pub mod geometry;
 pub mod image_io;
 pub mod json;
+pub mod jsonl;
 pub mod locate;
 pub mod matching;
 pub mod metrics;

@@ -54,6 +54,8 @@ pub const CELL: usize = 8;
 pub const META_TRAINED: &str = "superpoint.trained";
 /// Metadata key with a human readable model identifier.
 pub const META_MODEL_ID: &str = "superpoint.model_id";
+/// Metadata key with the licence the weights are published under (imported checkpoints).
+pub const META_LICENCE: &str = "superpoint.licence";
 
 /// One 2-D convolution (stride 1, "same" padding) with bias.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,6 +164,10 @@ pub struct ModelInfo {
     pub trained: bool,
     /// Free text (recipe, data); goes into the model's doc string.
     pub description: String,
+    /// The licence the weights are published under ([`META_LICENCE`]), when known: recorded by
+    /// `superpoint import` from the checkpoint's layout; `superpoint detect` and
+    /// `superpointdetect` say it once when they load the model.
+    pub licence: Option<String>,
 }
 
 impl SuperPointWeights {
@@ -354,7 +360,13 @@ impl SuperPointWeights {
                     key: Some(META_TRAINED.into()),
                     value: Some(info.trained.to_string()),
                 },
-            ],
+            ]
+            .into_iter()
+            .chain(info.licence.as_ref().map(|l| StringStringEntryProto {
+                key: Some(META_LICENCE.into()),
+                value: Some(l.clone()),
+            }))
+            .collect(),
             ..Default::default()
         })
     }
@@ -377,6 +389,7 @@ impl SuperPointWeights {
         let info = ModelInfo {
             model_id: model_id.into(),
             trained: false,
+            licence: None,
             description: "Random He-initialised weights for plumbing tests; NOT a trained model."
                 .into(),
         };
@@ -461,6 +474,7 @@ pub fn model_info(model: &ModelProto) -> ModelInfo {
     ModelInfo {
         model_id: meta(META_MODEL_ID).unwrap_or_else(|| "unknown".into()),
         trained: meta(META_TRAINED).is_none_or(|v| v != "false"),
+        licence: meta(META_LICENCE),
         description: model.doc_string.clone().unwrap_or_default(),
     }
 }
@@ -506,6 +520,7 @@ mod tests {
                     model_id: "t".into(),
                     trained: false,
                     description: String::new(),
+                    licence: None,
                 },
             )
             .unwrap();
@@ -530,6 +545,7 @@ mod tests {
         let info = ModelInfo {
             model_id: "test".into(),
             trained: false,
+            licence: Some("MIT (test)".into()),
             description: "random".into(),
         };
         let model = w.to_model(&info).unwrap();
@@ -554,6 +570,7 @@ mod tests {
         let info = ModelInfo {
             model_id: "affine".into(),
             trained: true,
+            licence: None,
             description: String::new(),
         };
         let model = w.to_model(&info).unwrap();
@@ -598,6 +615,7 @@ mod tests {
         let info = ModelInfo {
             model_id: "magicpoint".into(),
             trained: true,
+            licence: None,
             description: String::new(),
         };
         let model = w.to_model(&info).unwrap();

@@ -1,5 +1,3 @@
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -12,6 +10,7 @@ use gst_video::prelude::*;
 
 use superpoint::batching::{BatchPolicy, BatchedDetector};
 use superpoint::json::FrameRecord;
+use superpoint::jsonl::JsonLinesWriter;
 use superpoint::onnx::DESCRIPTOR_DIM;
 use superpoint::pixel::row_strides;
 use superpoint::postprocess::{
@@ -187,7 +186,7 @@ impl ObjectImpl for SuperPointDetect {
                     .build(),
                 glib::ParamSpecString::builder("json-location")
                     .nick("JSON location")
-                    .blurb("Write one JSON object per frame (frame, pts, width, height, model, keypoints [[x,y,score]] in frame pixels) to this JSON Lines file; unset = none. Each line is flushed to the file before its buffer goes downstream, so the file is complete when EOS reaches the bus and a killed process loses at most the frame in flight. Applies on the next start")
+                    .blurb("Write one JSON object per frame (schema version 1, schemas/frame-record-v1.json: version, frame, pts, width, height, model, keypoints [[x,y,score]] in frame pixels) to this JSON Lines file; unset = none. Each line is written whole or not at all and flushed to the file before its buffer goes downstream, so the file is complete when EOS reaches the bus and a killed process loses at most the frame in flight. Applies on the next start")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt64::builder("frames-dropped")
@@ -386,20 +385,25 @@ impl BaseTransformImpl for SuperPointDetect {
             gst::info!(CAT, imp = self, "{note}");
             gst::element_imp_info!(self, gst::ResourceError::Settings, ("{}", note));
         }
+        if let Some(licence) = &info.licence {
+            gst::info!(
+                CAT,
+                imp = self,
+                "model {} licence: {}",
+                info.model_id,
+                licence
+            );
+        }
         let json = match &settings.json_location {
-            Some(path) => Some(BufWriter::new(File::create(path).map_err(|e| {
-                gst::error_msg!(
-                    gst::ResourceError::OpenWrite,
-                    ("cannot create json-location {}: {}", path, e)
-                )
-            })?)),
+            Some(path) => Some(JsonLinesWriter::create(path).map_err(|e| {
+                gst::error_msg!(gst::ResourceError::OpenWrite, ("json-location: {}", e))
+            })?),
             None => None,
         };
         *self.state.lock().unwrap() = Some(State {
             detector,
             detections: Detections::default(),
             json,
-            json_path: settings.json_location.clone(),
             frame_count: 0,
             rejected: None,
         });
@@ -408,27 +412,11 @@ impl BaseTransformImpl for SuperPointDetect {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        let state = self.state.lock().unwrap().take();
+        // json-location lines are written whole and flushed per frame: nothing is left to flush,
+        // so stopping never fails (a write error was posted when it happened).
+        *self.state.lock().unwrap() = None;
         *self.video_info.lock().unwrap() = None;
-        if let Some(mut state) = state {
-            state.flush_json()?;
-        }
         Ok(())
-    }
-
-    fn sink_event(&self, event: gst::Event) -> bool {
-        // Lines are flushed per frame; flushing again before EOS travels on makes sure nothing is
-        // left in the buffer when the application sees EOS on the bus.
-        if let gst::EventView::Eos(_) = event.view() {
-            let flushed = match self.state.lock().unwrap().as_mut() {
-                Some(state) => state.flush_json(),
-                None => Ok(()),
-            };
-            if let Err(e) = flushed {
-                self.post_error_message(e);
-            }
-        }
-        self.parent_sink_event(event)
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
@@ -588,22 +576,14 @@ impl BaseTransformImpl for SuperPointDetect {
             height: det.height,
             keypoints: det.keypoints.clone(),
             descriptors: det.descriptors.clone(),
-            model_id: model_id.clone(),
+            model_id,
             scales: det.scales.clone(),
         });
         let frame_no = state.frame_count;
         state.frame_count += 1;
         let pts = buf.pts();
-        if state.json.is_some() {
-            let record = FrameRecord {
-                frame: frame_no,
-                pts: pts.map(|t| t.nseconds()),
-                width: det.width,
-                height: det.height,
-                model: model_id,
-                keypoints: det.keypoints.iter().map(|k| [k.x, k.y, k.score]).collect(),
-                scales: det.scales.clone(),
-            };
+        if state.json.as_ref().is_some_and(|w| !w.stopped()) {
+            let record = FrameRecord::new(frame_no, pts.map(|t| t.nseconds()), &data, None, false);
             if let Err(e) = state.write_json(&record) {
                 drop(state_guard);
                 self.post_error_message(e);

@@ -2,10 +2,10 @@
 //! and the `json-location` writer.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
 
 use superpoint::batching::BatchedDetector;
 use superpoint::json::FrameRecord;
+use superpoint::jsonl::JsonLinesWriter;
 use superpoint::{Detections, Detector, DetectorConfig, Frame};
 
 /// The element's own model instance, or a share of a batching group's.
@@ -59,8 +59,8 @@ impl Backend {
 pub(super) struct State {
     pub(super) detector: Backend,
     pub(super) detections: Detections,
-    pub(super) json: Option<BufWriter<File>>,
-    pub(super) json_path: Option<String>,
+    /// `json-location`: each line whole or not at all, flushed per frame.
+    pub(super) json: Option<JsonLinesWriter<File>>,
     pub(super) frame_count: u64,
     /// The last configuration asked for while playing that was invalid (warned about once; the
     /// detector keeps its last valid one until the settings change again).
@@ -68,35 +68,15 @@ pub(super) struct State {
 }
 
 impl State {
-    /// With `json-location`, writes `record` as one JSON line and flushes it to the file: a
-    /// killed process loses at most the frame in flight.
+    /// With `json-location`, writes `record` as one JSON line, flushed to the file: a killed
+    /// process loses at most the frame in flight. The first failure is returned (the caller posts
+    /// it); the writer then stops, and nothing is left buffered for `stop()` to fail on.
     pub(super) fn write_json(&mut self, record: &FrameRecord) -> Result<(), gst::ErrorMessage> {
         let Some(json) = self.json.as_mut() else {
             return Ok(());
         };
-        let written = serde_json::to_writer(&mut *json, record)
-            .map_err(std::io::Error::other)
-            .and_then(|_| json.write_all(b"\n"))
-            .and_then(|_| json.flush());
-        written.map_err(|e| self.write_error(e))
-    }
-
-    /// Flushes `json-location` to the file.
-    pub(super) fn flush_json(&mut self) -> Result<(), gst::ErrorMessage> {
-        let Some(json) = self.json.as_mut() else {
-            return Ok(());
-        };
-        json.flush().map_err(|e| self.write_error(e))
-    }
-
-    fn write_error(&self, e: std::io::Error) -> gst::ErrorMessage {
-        gst::error_msg!(
-            gst::ResourceError::Write,
-            (
-                "cannot write json-location {}: {} (check the disk space and the permissions)",
-                self.json_path.as_deref().unwrap_or_default(),
-                e
-            )
-        )
+        json.write(record)
+            .map(|_| ())
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Write, ("json-location: {}", e)))
     }
 }

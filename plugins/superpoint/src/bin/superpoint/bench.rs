@@ -118,6 +118,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 &ModelInfo {
                     model_id: "random-bench".into(),
                     trained: false,
+                    licence: None,
                     description: "random weights: same cost as a trained model".into(),
                 },
             )

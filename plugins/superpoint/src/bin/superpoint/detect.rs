@@ -114,6 +114,12 @@ pub fn run(args: DetectArgs) -> Result<(), String> {
     if let Some(note) = detector.input_note() {
         eprintln!("note: {note}");
     }
+    if let Some(licence) = &detector.model_info().licence {
+        eprintln!(
+            "model {} licence: {licence}",
+            detector.model_info().model_id
+        );
+    }
     if many {
         std::fs::create_dir_all(&args.json)
             .map_err(|e| format!("cannot create {}: {e}", args.json.display()))?;
