@@ -386,7 +386,7 @@ impl BaseTransformImpl for SuperPointMatch {
         })?;
         match (&settings.reference_location, settings.mode) {
             (Some(location), MatchMode::Reference) => {
-                let views = detect_reference(
+                let (views, licence) = detect_reference(
                     &settings.reference_model,
                     settings.reference_post,
                     &settings.reference_views,
@@ -406,6 +406,15 @@ impl BaseTransformImpl for SuperPointMatch {
                     views.iter().map(|v| v.keypoints.len()).sum::<usize>(),
                     data.model_id
                 );
+                if let Some(licence) = licence {
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "reference-model {} licence: {}",
+                        data.model_id,
+                        licence
+                    );
+                }
                 if data.keypoints.len() < settings.min_inliers as usize {
                     gst::element_imp_warning!(
                         self,

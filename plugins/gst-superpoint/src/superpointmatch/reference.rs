@@ -11,13 +11,13 @@ use crate::meta::KeypointsData;
 
 /// The keypoints of a `reference-location` image, detected with the `reference-*` settings: the
 /// image itself first, then (unless `views` is a single view) its other views, with keypoints in
-/// the image's pixels.
+/// the image's pixels; and the licence recorded in the model (imported weights), to log once.
 pub(super) fn detect_reference(
     model: &str,
     post: PostParams,
     views: &ViewParams,
     location: &str,
-) -> Result<Vec<KeypointsData>, gst::ErrorMessage> {
+) -> Result<(Vec<KeypointsData>, Option<String>), gst::ErrorMessage> {
     let image = OwnedImage::load(Path::new(location)).map_err(|e| {
         gst::error_msg!(
             gst::ResourceError::OpenRead,
@@ -65,6 +65,7 @@ pub(super) fn detect_reference(
     let mut det = Detections::default();
     detector.detect(&frame, &mut det).map_err(failed)?;
     let model_id = detector.model_info().model_id.clone();
+    let licence = detector.model_info().licence.clone();
     let mut out = vec![KeypointsData {
         width: det.width,
         height: det.height,
@@ -85,5 +86,5 @@ pub(super) fn detect_reference(
             scales: Vec::new(),
         }));
     }
-    Ok(out)
+    Ok((out, licence))
 }
