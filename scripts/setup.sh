@@ -35,13 +35,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   say "Debian packages present"
 fi
-# The tests start their own /usr/sbin/mosquitto on a free 127.0.0.1 port: the Debian package's
-# system broker (port 1883 for everyone) stays off.
-if command -v systemctl >/dev/null && systemctl is-enabled --quiet mosquitto 2>/dev/null; then
-  say "disabling the system mosquitto service (tests run their own broker)"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO systemctl disable --now mosquitto >/dev/null || die "systemctl disable mosquitto failed"
-fi
+# mosquitto: the tests start their own /usr/sbin/mosquitto on a free 127.0.0.1 port, so the
+# Debian package's system broker (localhost:1883, what the README's MQTT example uses) is left as
+# the package set it up.
 command -v cargo >/dev/null || die "cargo not found: install Rust 1.95 (rustup) first"
 
 # 2. Python venv with onnx/onnxruntime/numpy (model checks, benchmark baseline) and OpenCV (ORB/SIFT baselines).
