@@ -22,7 +22,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::detector::Detections;
+use crate::detection::Detections;
 use crate::geometry::Homography;
 use crate::json::DetectionFile;
 use crate::matching::{Match, MatchParams, Matcher};

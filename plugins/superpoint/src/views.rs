@@ -13,8 +13,9 @@ use std::f64::consts::PI;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::Detector;
 use crate::Error;
-use crate::detector::{Detections, Detector};
+use crate::detection::Detections;
 use crate::geometry::Homography;
 use crate::image_io::OwnedImage;
 use crate::matching::{MatchParams, Matcher};

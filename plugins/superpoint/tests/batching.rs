@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use superpoint::batching::{BatchPolicy, BatchedDetector};
+use superpoint::batching::{BatchPolicy, group_stats};
 use superpoint::image_io::OwnedImage;
 use superpoint::onnx::SuperPointWeights;
 use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, Frame, PixelLayout};
@@ -68,7 +68,7 @@ fn streams_share_batches_and_get_their_own_results() {
         .cloned()
         .map(|img| {
             std::thread::spawn(move || {
-                let mut d = BatchedDetector::join(
+                let mut d = Detector::join_batch_group(
                     "test-group",
                     &model(),
                     &EngineOptions::default(),
@@ -89,7 +89,7 @@ fn streams_share_batches_and_get_their_own_results() {
                     .unwrap();
                     outs.push(out);
                 }
-                (outs, d.group_stats())
+                (outs, group_stats("test-group").expect("the group is alive"))
             })
         })
         .collect();
@@ -134,9 +134,11 @@ fn mixed_sizes_and_mismatched_members() {
         ..Default::default()
     };
     let mut a =
-        BatchedDetector::join("mixed", &model(), &EngineOptions::default(), policy, cfg).unwrap();
+        Detector::join_batch_group("mixed", &model(), &EngineOptions::default(), policy, cfg)
+            .unwrap();
     let mut b =
-        BatchedDetector::join("mixed", &model(), &EngineOptions::default(), policy, cfg).unwrap();
+        Detector::join_batch_group("mixed", &model(), &EngineOptions::default(), policy, cfg)
+            .unwrap();
     let small = crops(1, 48, 32).remove(0);
     let big = crops(1, 80, 64).remove(0);
     let mut out = Detections::default();
@@ -157,7 +159,7 @@ fn mixed_sizes_and_mismatched_members() {
         batch_size: 8,
         ..policy
     };
-    let err = BatchedDetector::join("mixed", &model(), &EngineOptions::default(), other, cfg)
+    let err = Detector::join_batch_group("mixed", &model(), &EngineOptions::default(), other, cfg)
         .unwrap_err();
     assert!(
         err.to_string()

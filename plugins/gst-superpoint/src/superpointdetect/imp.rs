@@ -10,7 +10,7 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 
-use superpoint::batching::{BatchPolicy, BatchedDetector};
+use superpoint::batching::BatchPolicy;
 use superpoint::json::FrameRecord;
 use superpoint::onnx::DESCRIPTOR_DIM;
 use superpoint::pixel::row_strides;
@@ -20,7 +20,7 @@ use superpoint::postprocess::{
 use superpoint::{Detections, Detector, EngineOptions, Frame};
 
 use super::settings::Settings;
-use super::state::{Backend, State};
+use super::state::State;
 use super::timing::Timing;
 use super::{Provider, Subpixel};
 use crate::default_model;
@@ -324,7 +324,7 @@ impl BaseTransformImpl for SuperPointDetect {
         };
         let config = settings.detector_config();
         let load = |options: &EngineOptions| match &settings.batch_group {
-            Some(group) => BatchedDetector::join(
+            Some(group) => Detector::join_batch_group(
                 group,
                 &model,
                 options,
@@ -333,9 +333,8 @@ impl BaseTransformImpl for SuperPointDetect {
                     max_latency: Duration::from_micros(settings.max_latency_us as u64),
                 },
                 config,
-            )
-            .map(Backend::Batched),
-            None => Detector::new(&model, options, config).map(|d| Backend::Own(Box::new(d))),
+            ),
+            None => Detector::new(&model, options, config),
         };
         let detector = match load(&options) {
             Err(superpoint::Error::ProviderUnavailable(why)) if settings.provider_fallback => {

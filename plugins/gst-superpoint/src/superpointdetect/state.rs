@@ -1,55 +1,15 @@
-//! The running state of `superpointdetect`: the detector (own or shared with a batching group)
-//! and the `json-location` writer.
+//! The running state of `superpointdetect`: the detector (own model instance or a share of a
+//! batching group's) and the `json-location` writer.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
-use superpoint::batching::BatchedDetector;
 use superpoint::json::FrameRecord;
-use superpoint::{Detections, Detector, DetectorConfig, Frame};
-
-/// The element's own model instance, or a share of a batching group's.
-pub(super) enum Backend {
-    Own(Box<Detector>),
-    Batched(BatchedDetector),
-}
-
-impl Backend {
-    pub(super) fn config(&self) -> &DetectorConfig {
-        match self {
-            Backend::Own(d) => d.config(),
-            Backend::Batched(d) => d.config(),
-        }
-    }
-
-    pub(super) fn set_config(&mut self, config: DetectorConfig) -> Result<(), superpoint::Error> {
-        match self {
-            Backend::Own(d) => d.set_config(config),
-            Backend::Batched(d) => d.set_config(config),
-        }
-    }
-
-    pub(super) fn detect(
-        &mut self,
-        frame: &Frame<'_>,
-        out: &mut Detections,
-    ) -> Result<(), superpoint::Error> {
-        match self {
-            Backend::Own(d) => d.detect(frame, out),
-            Backend::Batched(d) => d.detect(frame, out),
-        }
-    }
-
-    pub(super) fn model_info(&self) -> &superpoint::onnx::ModelInfo {
-        match self {
-            Backend::Own(d) => d.model_info(),
-            Backend::Batched(d) => d.model_info(),
-        }
-    }
-}
+use superpoint::{Detections, Detector, DetectorConfig};
 
 pub(super) struct State {
-    pub(super) detector: Backend,
+    /// The element's own model instance, or a share of a batching group's.
+    pub(super) detector: Detector,
     pub(super) detections: Detections,
     pub(super) json: Option<BufWriter<File>>,
     pub(super) json_path: Option<String>,

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::dataset::Sequence;
+use crate::Detector;
 use crate::Error;
-use crate::detector::{Detections, Detector};
+use crate::detection::Detections;
 use crate::image_io::OwnedImage;
 use crate::json::DetectionFile;
 use crate::metrics::Features;

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use tch::{Device, Kind, Tensor};
 
-use crate::detector::{Detections, DetectorConfig};
+use crate::detection::{Detections, DetectorConfig};
 use crate::engine::{EngineOptions, Provider};
 use crate::frame::{Frame, InputGeometry, PixelLayout};
 use crate::onnx::{DESCRIPTOR_DIM, ModelInfo, SuperPointWeights};

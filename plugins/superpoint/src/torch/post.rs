@@ -20,7 +20,7 @@
 
 use tch::{Device, Kind, Tensor};
 
-use crate::detector::DetectorConfig;
+use crate::detection::DetectorConfig;
 use crate::frame::InputGeometry;
 use crate::onnx::{CELL, DESCRIPTOR_DIM};
 
