@@ -229,6 +229,58 @@ impl InferenceBackend for OrtBackend {
     }
 }
 
+/// The libtorch engine as a backend (`torch` feature): uploads, network and decode on the device.
+#[cfg(feature = "torch")]
+impl InferenceBackend for crate::torch::TorchDetector {
+    fn name(&self) -> String {
+        format!("libtorch ({:?})", self.device())
+    }
+
+    fn model_info(&self) -> &ModelInfo {
+        crate::torch::TorchDetector::model_info(self)
+    }
+
+    fn model_path(&self) -> &Path {
+        self.path()
+    }
+
+    fn has_descriptors(&self) -> bool {
+        crate::torch::TorchDetector::has_descriptors(self)
+    }
+
+    fn detect_frames(
+        &mut self,
+        frames: &[Frame<'_>],
+        config: &DetectorConfig,
+        outs: &mut [Detections],
+    ) -> Result<(), Error> {
+        self.detect_frames_with(frames, config, outs)
+    }
+
+    /// One forward pass per run of consecutive inputs with the same geometry, frame size and
+    /// settings (usually all of them).
+    fn detect_inputs(
+        &mut self,
+        inputs: &[NetworkInput<'_>],
+        outs: &mut [Detections],
+    ) -> Result<(), Error> {
+        check_lengths(inputs.len(), outs.len())?;
+        let mut start = 0;
+        while start < inputs.len() {
+            let first = &inputs[start];
+            let key = (first.geo, first.frame_size, first.config);
+            let len = inputs[start..]
+                .iter()
+                .take_while(|i| (i.geo, i.frame_size, i.config) == key)
+                .count();
+            let data: Vec<&[f32]> = inputs[start..start + len].iter().map(|i| i.data).collect();
+            self.detect_converted(&data, &key.0, key.1, &key.2, &mut outs[start..start + len])?;
+            start += len;
+        }
+        Ok(())
+    }
+}
+
 /// Errors when `input.data` does not hold `geo.width` x `geo.height` values.
 pub(crate) fn check_input(input: &NetworkInput<'_>) -> Result<(), Error> {
     let plane = input.geo.width * input.geo.height;

@@ -18,6 +18,7 @@ pub mod draw;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod features;
 pub mod frame;
 pub mod geometry;
 pub mod image_io;

@@ -7,7 +7,7 @@ use crate::Error;
 use crate::frame::InputGeometry;
 use crate::geometry::rescale_coordinate;
 use crate::onnx::{CELL, DESCRIPTOR_DIM};
-use crate::subpixel::Subpixel;
+use crate::subpixel::{MAX_WINDOW, Subpixel};
 
 /// A keypoint in pixels ((0,0) = centre of the top-left pixel) with its detector score.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -143,9 +143,7 @@ pub fn extract_keypoints_in_frame(
     if params.subpixel == Subpixel::None {
         return;
     }
-    params
-        .subpixel
-        .refine(scores, geo.width, geo.valid_width, geo.valid_height, out);
+    refine(&params.subpixel, scores, geo, out);
     // Refinement moves a peak by up to the window radius; keep the `border` promise for the
     // refined position too by clamping it to the border box, rather than dropping keypoints that
     // top-k already counted.
@@ -182,6 +180,29 @@ impl BorderBox {
     pub fn clamp(&self, k: &mut Keypoint) {
         k.x = k.x.max(self.min_x).min(self.max_x);
         k.y = k.y.max(self.min_y).min(self.max_y);
+    }
+}
+
+/// Refines `keypoints` (integer positions in the heatmap `scores` of network input `geo`) in place
+/// with `subpixel`: [`Subpixel::window`] then [`Subpixel::refine_window`] per keypoint (the
+/// libtorch engine gathers the windows on the device and shares the arithmetic).
+fn refine(subpixel: &Subpixel, scores: &[f32], geo: &InputGeometry, keypoints: &mut [Keypoint]) {
+    if !subpixel.applies(geo.valid_width, geo.valid_height) {
+        return;
+    }
+    let mut window = [0f32; MAX_WINDOW];
+    let window = &mut window[..subpixel.window_len()];
+    for k in keypoints {
+        subpixel.window(
+            scores,
+            geo.width,
+            (geo.valid_width, geo.valid_height),
+            (k.x as usize, k.y as usize),
+            window,
+        );
+        let (dx, dy) = subpixel.refine_window(window);
+        k.x += dx;
+        k.y += dy;
     }
 }
 

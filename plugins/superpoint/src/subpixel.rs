@@ -19,7 +19,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::Error;
-use crate::postprocess::Keypoint;
 
 /// How keypoint positions are refined below the heatmap's pixel grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,36 +77,6 @@ impl Subpixel {
     /// below 3x3).
     pub fn applies(&self, valid_width: usize, valid_height: usize) -> bool {
         *self != Subpixel::None && valid_width >= 3 && valid_height >= 3
-    }
-
-    /// Refines `keypoints` (integer positions in heatmap pixels of a `width`-wide heatmap whose
-    /// content is `valid_width` x `valid_height`) in place: [`Self::window`] then
-    /// [`Self::refine_window`] per keypoint.
-    pub fn refine(
-        &self,
-        scores: &[f32],
-        width: usize,
-        valid_width: usize,
-        valid_height: usize,
-        keypoints: &mut [Keypoint],
-    ) {
-        if !self.applies(valid_width, valid_height) {
-            return;
-        }
-        let mut window = [0f32; MAX_WINDOW];
-        let window = &mut window[..self.window_len()];
-        for k in keypoints {
-            self.window(
-                scores,
-                width,
-                (valid_width, valid_height),
-                (k.x as usize, k.y as usize),
-                window,
-            );
-            let (dx, dy) = self.refine_window(window);
-            k.x += dx;
-            k.y += dy;
-        }
     }
 
     /// Copies the `(2r+1)²` heatmap values around `peak` (row-major, `r` =
@@ -192,8 +161,8 @@ impl Subpixel {
     }
 }
 
-/// The largest window: soft-argmax 9x9.
-const MAX_WINDOW: usize = 81;
+/// The most values a window has: soft-argmax 9x9.
+pub const MAX_WINDOW: usize = 81;
 
 /// The offset `-H⁻¹ g` to the extremum of `f(d) = g·d + ½ dᵀ H d`, or (0, 0) when it is not a
 /// maximum (H not negative definite) or lies more than half a pixel away along an axis.
@@ -260,10 +229,15 @@ mod tests {
             .collect()
     }
 
+    /// The refined position of the peak at (x, y) of a `w` x `h` heatmap.
     fn refine(s: Subpixel, scores: &[f32], w: usize, h: usize, x: f32, y: f32) -> (f32, f32) {
-        let mut k = [Keypoint { x, y, score: 0.5 }];
-        s.refine(scores, w, w, h, &mut k);
-        (k[0].x, k[0].y)
+        if !s.applies(w, h) {
+            return (x, y);
+        }
+        let mut window = vec![0.0; s.window_len()];
+        s.window(scores, w, (w, h), (x as usize, y as usize), &mut window);
+        let (dx, dy) = s.refine_window(&window);
+        (x + dx, y + dy)
     }
 
     #[test]

@@ -31,7 +31,6 @@ use std::path::{Path, PathBuf};
 
 use tch::{Device, Kind, Tensor};
 
-use crate::backend::{InferenceBackend, NetworkInput, check_lengths};
 use crate::detection::{Detections, DetectorConfig, to_frame};
 use crate::engine::{EngineOptions, Provider};
 use crate::frame::{Frame, InputGeometry, PixelLayout};
@@ -280,7 +279,7 @@ impl TorchDetector {
     }
 
     /// [`Self::detect_batch`] with `config` instead of the detector's own.
-    fn detect_frames_with(
+    pub(crate) fn detect_frames_with(
         &mut self,
         frames: &[Frame<'_>],
         config: &DetectorConfig,
@@ -324,7 +323,7 @@ impl TorchDetector {
     /// `frame_size` pixels, with `config` instead of the detector's own, writing `outs[i]`.
     /// Errors as [`Self::detect_batch`], and when an input has the wrong length or `config` asks
     /// descriptors of a detector-only model.
-    fn detect_converted(
+    pub(crate) fn detect_converted(
         &mut self,
         inputs: &[&[f32]],
         geo: &InputGeometry,
@@ -548,56 +547,6 @@ impl TorchDetector {
                     });
                 }
             }
-        }
-        Ok(())
-    }
-}
-
-impl InferenceBackend for TorchDetector {
-    fn name(&self) -> String {
-        format!("libtorch ({:?})", self.device)
-    }
-
-    fn model_info(&self) -> &ModelInfo {
-        &self.info
-    }
-
-    fn model_path(&self) -> &Path {
-        &self.path
-    }
-
-    fn has_descriptors(&self) -> bool {
-        self.network.has_descriptors()
-    }
-
-    fn detect_frames(
-        &mut self,
-        frames: &[Frame<'_>],
-        config: &DetectorConfig,
-        outs: &mut [Detections],
-    ) -> Result<(), Error> {
-        self.detect_frames_with(frames, config, outs)
-    }
-
-    /// One forward pass per run of consecutive inputs with the same geometry, frame size and
-    /// settings (usually all of them).
-    fn detect_inputs(
-        &mut self,
-        inputs: &[NetworkInput<'_>],
-        outs: &mut [Detections],
-    ) -> Result<(), Error> {
-        check_lengths(inputs.len(), outs.len())?;
-        let mut start = 0;
-        while start < inputs.len() {
-            let first = &inputs[start];
-            let key = (first.geo, first.frame_size, first.config);
-            let len = inputs[start..]
-                .iter()
-                .take_while(|i| (i.geo, i.frame_size, i.config) == key)
-                .count();
-            let data: Vec<&[f32]> = inputs[start..start + len].iter().map(|i| i.data).collect();
-            self.detect_converted(&data, &key.0, key.1, &key.2, &mut outs[start..start + len])?;
-            start += len;
         }
         Ok(())
     }
