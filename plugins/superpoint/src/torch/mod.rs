@@ -6,13 +6,20 @@
 //! (the network's convolutions and softmax are computed by other kernels): same weights (read from
 //! the same ONNX file), same input conversion, and post-processing with the host's conventions
 //! (see [`post`]): threshold, greedy NMS computed with max-pools, border in frame pixels, top-k
-//! with the same order, bilinear descriptor sampling and L2 normalisation.
+//! with the same order, sub-pixel refinement, bilinear descriptor sampling and L2 normalisation.
 //!
 //! Per batch: the frames' luma planes are copied into a reused (pinned, on CUDA) uint8 staging
 //! tensor and uploaded; RGB-family frames and resized inputs are converted on the host as for ONNX
 //! Runtime ([`Frame::fill_input`]) and uploaded as float32. Only the kept keypoints (score, index)
 //! and their descriptors come back, packed into one reused (pinned) float32 buffer, with two
-//! small synchronisations before (NMS rounds and the keypoint counts).
+//! small synchronisations before (NMS rounds and the keypoint counts). With sub-pixel refinement
+//! (`PostParams::subpixel`, default soft-argmax 5x5) the keypoints come back with their heatmap
+//! windows instead of descriptors, are refined on the host by the arithmetic ONNX Runtime's path
+//! uses ([`Subpixel::refine_window`]) and clamped to the border box, and the refined positions go
+//! up for the descriptors to be sampled there (one more copy each way).
+//!
+//! The engine plugs into [`Detector`](crate::Detector) and batch groups through its
+//! [`InferenceBackend`](crate::InferenceBackend) implementation (in [`crate::backend`]).
 //!
 //! [`TorchDetector::from_engine_options`] maps `provider=cuda` to CUDA device `device_id` and
 //! reports [`Error::ProviderUnavailable`] when libtorch has no usable CUDA device, so callers fall

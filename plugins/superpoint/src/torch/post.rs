@@ -17,6 +17,9 @@
 //!   suppresses its neighbours when it is itself dropped for the border, as on the host.
 //! - **Top-k** by key, then bilinear descriptor sampling at `(x - 3.5) / 8` on the cell grid
 //!   (clamped) and L2 normalisation.
+//! - **Sub-pixel**: [`windows`] gathers the heatmap window around each kept peak (NaN outside the
+//!   valid region) for the host's [`Subpixel::refine_window`](crate::subpixel::Subpixel::refine_window);
+//!   [`sample_descriptors`] takes the refined positions.
 
 use tch::{Device, Kind, Tensor};
 
