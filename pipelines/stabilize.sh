@@ -15,19 +15,21 @@ else
   SHAKER=""
 fi
 say "$VIDEO -> $OUT ($FRAMES frames, smoothing=$SMOOTHING, shake=${SHAKE:-1})"
-LOG="$OUT_DIR/stabilize.log"
+RECORDS="$OUT_DIR/stabilize.jsonl"
 # shellcheck disable=SC2086
-gst-launch-1.0 -e -m \
+gst-launch-1.0 -q -e \
   filesrc location="$VIDEO" ! decodebin ! identity eos-after="$FRAMES" \
   ! videoconvert ! videoscale ! video/x-raw,format=I420,width=384,height=288 \
   ! $SHAKER tee name=t \
   t. ! queue max-size-buffers=30 ! comp.sink_0 \
   t. ! queue max-size-buffers=30 \
      ! superpointdetect max-keypoints=500 \
-     ! superpointmatch mode=previous min-inliers=12 post-messages=true \
+     ! superpointmatch mode=previous min-inliers=12 \
+     ! superpointpublish location="$RECORDS" \
      ! homographicwarp mode=stabilize smoothing="$SMOOTHING" ! comp.sink_1 \
   compositor name=comp sink_1::xpos=384 ! video/x-raw,width=768,height=288 \
-  ! videoconvert ! avenc_mpeg4 bitrate=4000000 ! avimux ! filesink location="$OUT" > "$LOG"
-ok=$(grep -c 'superpoint-match.*status=(string)ok' "$LOG" || true)
-lost=$(grep -c 'superpoint-match.*status=(string)lost' "$LOG" || true)
-say "wrote $OUT (left: input, right: stabilised); frames with motion estimate: $ok, lost: $lost (log: $LOG)"
+  ! videoconvert ! avenc_mpeg4 bitrate=4000000 ! avimux ! filesink location="$OUT"
+# One record per frame (schemas/frame-record-v1.json); "status" occurs once per record.
+ok=$(grep -c '"status":"ok"' "$RECORDS" || true)
+lost=$(grep -c '"status":"lost"' "$RECORDS" || true)
+say "wrote $OUT (left: input, right: stabilised); frames with motion estimate: $ok, lost: $lost (records: $RECORDS)"

@@ -17,17 +17,19 @@ case "$SCENE" in
   *)
     SOURCE="filesrc location=$SCENE ! decodebin ! identity eos-after=$FRAMES ! videoconvert ! video/x-raw,format=I420" ;;
 esac
-LOG="$OUT_DIR/track-planar.log"
+RECORDS="$OUT_DIR/track-planar.jsonl"
 say "tracking $REFERENCE in $SCENE -> $OUT ($FRAMES frames)"
 # The reference is detected by superpointmatch itself (reference-model defaults to $SUPERPOINT_MODEL,
 # like superpointdetect's model), so both sides use the same network and settings.
 # shellcheck disable=SC2086
-gst-launch-1.0 -e -m \
+gst-launch-1.0 -q -e \
   $SOURCE \
   ! superpointdetect max-keypoints=1000 \
-  ! superpointmatch mode=reference reference-location="$REFERENCE" min-inliers=15 ratio=0.9 post-messages=true \
+  ! superpointmatch mode=reference reference-location="$REFERENCE" min-inliers=15 ratio=0.9 \
+  ! superpointpublish location="$RECORDS" \
   ! superpointoverlay draw-matches=true draw-outline=true thickness=2 keypoint-radius=2 \
-  ! videoconvert ! avenc_mpeg4 bitrate=3000000 ! avimux ! filesink location="$OUT" > "$LOG"
-ok=$(grep -c 'superpoint-match.*status=(string)ok' "$LOG" || true)
-lost=$(grep -c 'superpoint-match.*status=(string)lost' "$LOG" || true)
-say "wrote $OUT: target found in $ok frames, lost in $lost (outline = reference mapped by the estimated homography; log: $LOG)"
+  ! videoconvert ! avenc_mpeg4 bitrate=3000000 ! avimux ! filesink location="$OUT"
+# One record per frame (schemas/frame-record-v1.json); "status" occurs once per record.
+ok=$(grep -c '"status":"ok"' "$RECORDS" || true)
+lost=$(grep -c '"status":"lost"' "$RECORDS" || true)
+say "wrote $OUT: target found in $ok frames, lost in $lost (outline = reference mapped by the estimated homography; records: $RECORDS)"

@@ -50,16 +50,35 @@ VIDEO_OUT="$OUT/overlay.avi"
 LIMIT=""
 [ "$FRAMES" -gt 0 ] && LIMIT="identity eos-after=$FRAMES !"
 echo "demo: $VIDEO -> $JSON and $VIDEO_OUT (model $MODEL; ${FRAMES/#0/all} frames${INFERENCE:+, $INFERENCE})"
+# progressreport prints the stream position every 5 s against the whole video's duration; with a
+# frame limit the total shown is the part that runs (FRAMES / frame rate, the rate read from the
+# decoded caps).
+TOTAL=""
+if [ "$FRAMES" -gt 0 ]; then
+  rate=$(gst-launch-1.0 -v filesrc location="$VIDEO" ! decodebin ! video/x-raw ! fakesink num-buffers=1 2>/dev/null \
+    | grep -o 'framerate=(fraction)[0-9]*/[0-9]*' | head -n 1 | sed 's/.*)//' || true)
+  if [ -n "$rate" ] && [ "${rate%/*}" -gt 0 ]; then
+    TOTAL=$(( (FRAMES * ${rate#*/} + ${rate%/*} - 1) / ${rate%/*} ))
+  fi
+fi
 start=$(date +%s)
-# progressreport prints the stream position every 5 s; -e turns Ctrl-C into EOS so the video is
-# finalised.
-# (The position is of the whole video; with --frames the run stops earlier.)
+# -e turns Ctrl-C into EOS so the video is finalised.
 set +e
 gst-launch-1.0 -e filesrc location="$VIDEO" ! decodebin ! videoconvert ! $LIMIT \
   progressreport update-freq=5 \
   ! superpointdetect model="$MODEL" $INFERENCE json-location="$JSON" ! superpointoverlay ! videoconvert \
   ! avenc_mpeg4 bitrate=2000000 ! avimux ! filesink location="$VIDEO_OUT" 2>&1 \
-  | grep --line-buffered -E "progressreport|ERROR|WARN|rror"
+  | grep --line-buffered -E "progressreport|ERROR|WARN|rror" \
+  | awk -v total="$TOTAL" '
+      total != "" && match($0, /[0-9]+ \/ [0-9]+ seconds \( *[0-9.]+ %\)/) {
+        split(substr($0, RSTART, RLENGTH), f, " ")
+        # At EOS progressreport may report the position demuxers reached past the limit.
+        pos = f[1] + 0 > total + 0 ? total : f[1]
+        if (f[3] + 0 > total + 0)
+          $0 = sprintf("%s%d / %d seconds (%5.1f %%)", substr($0, 1, RSTART - 1), pos, total,
+                       100 * pos / total)
+      }
+      { print; fflush() }'
 status=${PIPESTATUS[0]}
 set -e
 [ "$status" -eq 0 ] || { echo "demo: the pipeline failed (gst-launch-1.0 exit $status, messages above)" >&2; exit 1; }

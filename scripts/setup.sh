@@ -14,6 +14,7 @@ APT_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-libav opencv-doc python3-venv bc
   python3-gi gir1.2-gstreamer-1.0 python3-gst-1.0 dpkg-dev
+  mosquitto python3-paho-mqtt python3-jsonschema
 )
 CARGO_DEB_VERSION="3.8.0"
 
@@ -33,6 +34,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     || die "apt-get install ${missing[*]} failed"
 else
   say "Debian packages present"
+fi
+# The tests start their own /usr/sbin/mosquitto on a free 127.0.0.1 port: the Debian package's
+# system broker (port 1883 for everyone) stays off.
+if command -v systemctl >/dev/null && systemctl is-enabled --quiet mosquitto 2>/dev/null; then
+  say "disabling the system mosquitto service (tests run their own broker)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO systemctl disable --now mosquitto >/dev/null || die "systemctl disable mosquitto failed"
 fi
 command -v cargo >/dev/null || die "cargo not found: install Rust 1.95 (rustup) first"
 

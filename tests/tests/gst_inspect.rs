@@ -17,6 +17,7 @@ fn plugin_lists_its_elements_without_warnings() {
         "superpointmatch",
         "homographicwarp",
         "superpointoverlay",
+        "superpointpublish",
     ] {
         assert!(
             stdout.contains(&format!("{element}: ")),
@@ -36,6 +37,7 @@ fn every_element_inspects_cleanly_with_documented_properties() {
         "superpointmatch",
         "homographicwarp",
         "superpointoverlay",
+        "superpointpublish",
     ] {
         let out = gst_tool("gst-inspect-1.0", &[element]);
         let stdout = String::from_utf8_lossy(&out.stdout);

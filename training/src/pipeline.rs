@@ -72,6 +72,7 @@ pub fn export_checked(
     let info = ModelInfo {
         model_id: model_id.to_string(),
         trained: true,
+        licence: None,
         description: description.to_string(),
     };
     export::export(net, out, &info)?;

@@ -91,7 +91,8 @@ impl LossLog {
     pub fn open(path: &Path, columns: &[&str], keep_until: Option<usize>) -> anyhow::Result<Self> {
         let header = columns.join(",");
         let mut kept = vec![header.clone()];
-        if let (Some(limit), Ok(text)) = (keep_until, std::fs::read_to_string(path)) {
+        // Read only when resuming (the file may be large, or a device that never ends).
+        if let Some((limit, Ok(text))) = keep_until.map(|l| (l, std::fs::read_to_string(path))) {
             let mut lines = text.lines();
             anyhow::ensure!(
                 lines.next() == Some(header.as_str()),
@@ -109,8 +110,10 @@ impl LossLog {
                     .map(str::to_string),
             );
         }
-        std::fs::write(path, kept.join("\n") + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        // Whole or not at all: a failed rewrite keeps the previous log.
+        // (The message already holds the cause: no source chain to repeat it.)
+        superpoint::files::write_atomic(path, (kept.join("\n") + "\n").as_bytes())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(LossLog {
             path: path.to_path_buf(),
             columns: columns.iter().map(|s| s.to_string()).collect(),
@@ -138,21 +141,31 @@ impl LossLog {
         &self.columns
     }
 
-    /// Appends one row (step first).
+    /// Appends one row (step first), whole or not at all: the line is written in one piece, and
+    /// a failed write (a full disk) cuts the file back to its previous end, so it never holds a
+    /// torn row. Errors name the file.
     pub fn append(&self, step: usize, values: &[f64]) -> anyhow::Result<()> {
         anyhow::ensure!(
             values.len() + 1 == self.columns.len(),
             "loss log: wrong column count"
         );
+        let cannot = || format!("cannot append to {}", self.path.display());
         let mut f = std::fs::OpenOptions::new()
             .append(true)
             .open(&self.path)
-            .with_context(|| format!("cannot append to {}", self.path.display()))?;
+            .with_context(cannot)?;
         let row: Vec<String> = std::iter::once(step.to_string())
             .chain(values.iter().map(|v| format!("{v:.6}")))
             .collect();
-        writeln!(f, "{}", row.join(","))
-            .with_context(|| format!("cannot append to {}", self.path.display()))
+        let line = row.join(",") + "\n";
+        let end = f.metadata().with_context(cannot)?.len();
+        if let Err(e) = f.write_all(line.as_bytes()).and_then(|()| f.flush()) {
+            if f.metadata().is_ok_and(|m| m.is_file()) {
+                let _ = f.set_len(end);
+            }
+            return Err(e).with_context(cannot);
+        }
+        Ok(())
     }
 
     /// Reads the rows back: (step, values).
@@ -279,7 +292,11 @@ fn replace_dir(dir: &Path, fill: impl FnOnce(&Path) -> anyhow::Result<()>) -> an
         std::fs::remove_dir_all(&tmp).with_context(|| format!("cannot clear {}", tmp.display()))?;
     }
     std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    fill(&tmp)?;
+    // A failed fill (a full disk) leaves `dir` as it was and removes the partial copy.
+    if let Err(e) = fill(&tmp) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
     if dir.exists() {
         std::fs::remove_dir_all(dir)
             .with_context(|| format!("cannot replace {}", dir.display()))?;
@@ -320,6 +337,46 @@ pub fn load_checkpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loss_log_writes_whole_rows_or_fail_naming_the_file() {
+        let missing =
+            std::env::temp_dir().join(format!("sp-no-such-{}/loss.csv", std::process::id()));
+        let err = LossLog::open(&missing, &["step", "loss"], None).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            format!(
+                "cannot write {}: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+        let full = LossLog {
+            path: PathBuf::from("/dev/full"),
+            columns: vec!["step".into(), "loss".into()],
+        };
+        let err = full.append(10, &[0.5]).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "cannot append to /dev/full: No space left on device (os error 28)"
+        );
+        // A checkpoint whose writing fails leaves the previous one and no partial copy.
+        let dir = std::env::temp_dir().join(format!("sp-ckpt-fail-{}", std::process::id()));
+        let ckpt = dir.join("ckpt");
+        std::fs::create_dir_all(&ckpt).unwrap();
+        std::fs::write(ckpt.join("state.json"), "old").unwrap();
+        let err = replace_dir(&ckpt, |tmp| {
+            std::fs::write(tmp.join("state.json"), "half")?;
+            anyhow::bail!("disk full")
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
+        assert_eq!(
+            std::fs::read_to_string(ckpt.join("state.json")).unwrap(),
+            "old"
+        );
+        assert!(!ckpt.with_extension("tmp").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn loss_log_resume_drops_rows_after_checkpoint() {

@@ -188,6 +188,7 @@ impl Validator {
         let info = ModelInfo {
             model_id: format!("validation-step-{step}"),
             trained: true,
+            licence: None,
             description: String::new(),
         };
         std::fs::create_dir_all(self.model.parent().unwrap_or(Path::new(".")))?;

@@ -24,6 +24,7 @@ fn info(id: &str) -> ModelInfo {
     ModelInfo {
         model_id: id.into(),
         trained: true,
+        licence: None,
         description: "test export".into(),
     }
 }

@@ -1,5 +1,6 @@
 //! GStreamer plugin `superpoint`: SuperPoint keypoint detection (`superpointdetect`), matching
-//! (`superpointmatch`), homographic warping (`homographicwarp`) and drawing (`superpointoverlay`).
+//! (`superpointmatch`), homographic warping (`homographicwarp`), drawing (`superpointoverlay`) and
+//! publishing the results to a JSON Lines file or an MQTT broker (`superpointpublish`).
 //!
 //! Applications read the results with the metas in [`meta`] (keypoints, matches, homography)
 //! and the bus messages in [`messages`].
@@ -14,6 +15,7 @@ pub mod meta;
 pub mod superpointdetect;
 pub mod superpointmatch;
 pub mod superpointoverlay;
+pub mod superpointpublish;
 
 /// The model of `superpointdetect`'s `model` and `superpointmatch`'s `reference-model` when unset:
 /// [`superpoint::default_model_path`] (`$SUPERPOINT_MODEL`, else the source tree's
@@ -29,6 +31,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     superpointmatch::register(plugin)?;
     homographicwarp::register(plugin)?;
     superpointoverlay::register(plugin)?;
+    superpointpublish::register(plugin)?;
     Ok(())
 }
 

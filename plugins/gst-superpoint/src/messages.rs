@@ -91,6 +91,20 @@ impl<'a> Fields<'a> {
             .map_err(|e| self.error(field, e))
     }
 
+    /// The values of an optional array field (empty when absent).
+    fn list<T: for<'v> glib::value::FromValue<'v> + 'static>(
+        &self,
+        field: &'static str,
+    ) -> Result<Vec<T>, MessageError> {
+        let Some(array) = self.optional::<gst::Array>(field)? else {
+            return Ok(Vec::new());
+        };
+        array
+            .iter()
+            .map(|v| v.get::<T>().map_err(|e| self.error(field, e)))
+            .collect()
+    }
+
     fn homography(&self, field: &'static str) -> Result<Option<Homography>, MessageError> {
         let Some(array) = self.optional::<gst::Array>(field)? else {
             return Ok(None);
@@ -296,7 +310,9 @@ impl TryFrom<&gst::StructureRef> for KeypointsMessage {
 /// `rms-error` (`f64`, pixels); when present: `homography` and `to-reference` (9 row-major
 /// doubles), `reason` (why the frame is lost), `true-homography` (9 doubles, from a
 /// `HomographyMeta` ground truth) and `corner-error` (`f64`, mean corner distance in pixels between
-/// `homography` and `true-homography`).
+/// `homography` and `true-homography`); in `mode=previous`, `track-ids` (`u64`) and `track-ages`
+/// (`u32`), arrays with one entry per keypoint of the frame (see
+/// [`superpoint::tracking::TrackIds`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchMessage {
     /// Presentation time of the buffer.
@@ -324,6 +340,10 @@ pub struct MatchMessage {
     /// Mean distance in pixels of the matched frame's corners mapped by `homography` and by
     /// `true_homography`.
     pub corner_error: Option<f64>,
+    /// Track id per keypoint of the frame (`mode=previous`; empty otherwise).
+    pub track_ids: Vec<u64>,
+    /// Track age per keypoint: earlier consecutive frames its track was followed through.
+    pub track_ages: Vec<u32>,
 }
 
 impl MatchMessage {
@@ -357,6 +377,8 @@ impl MatchMessage {
             reason,
             true_homography: expected,
             corner_error,
+            track_ids: data.tracks.iter().map(|t| t.id).collect(),
+            track_ages: data.tracks.iter().map(|t| t.age).collect(),
         }
     }
 
@@ -385,6 +407,10 @@ impl MatchMessage {
         }
         if let Some(e) = self.corner_error {
             s.set("corner-error", e);
+        }
+        if !self.track_ids.is_empty() {
+            s.set("track-ids", gst::Array::new(&self.track_ids));
+            s.set("track-ages", gst::Array::new(&self.track_ages));
         }
         s
     }
@@ -419,6 +445,8 @@ impl MatchMessage {
             reason: f.optional("reason")?,
             true_homography: f.homography("true-homography")?,
             corner_error: f.optional("corner-error")?,
+            track_ids: f.list("track-ids")?,
+            track_ages: f.list("track-ages")?,
         })
     }
 
@@ -481,6 +509,8 @@ mod tests {
             reason: None,
             true_homography: Some(Homography::IDENTITY),
             corner_error: Some(5.0),
+            track_ids: vec![4, 9],
+            track_ages: vec![2, 0],
         }
     }
 
@@ -559,6 +589,13 @@ mod tests {
         assert_eq!(s.get::<&str>("status").unwrap(), "ok");
         assert_eq!(s.get::<&str>("mode").unwrap(), "previous");
         assert_eq!(s.get::<gst::Array>("homography").unwrap().len(), 9);
+        let ids: Vec<u64> = s
+            .get::<gst::Array>("track-ids")
+            .unwrap()
+            .iter()
+            .map(|v| v.get::<u64>().unwrap())
+            .collect();
+        assert_eq!(ids, [4, 9]);
         assert!(!s.has_field("reason"));
         assert_eq!(MatchMessage::from_structure(&s).unwrap(), m);
         let lost = MatchMessage {
@@ -592,6 +629,7 @@ mod tests {
             homography: Some(Homography([1.0, 0.0, 3.0, 0.0, 1.0, 4.0, 0.0, 0.0, 1.0])),
             to_reference: None,
             status: MatchStatus::Ok,
+            tracks: Vec::new(),
         };
         let m = MatchMessage::new(None, &data, Some(Homography::IDENTITY), None);
         assert_eq!((m.frame, m.mode, m.matches), (2, MatchTarget::Reference, 0));

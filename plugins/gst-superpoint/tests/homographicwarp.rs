@@ -548,6 +548,7 @@ fn matches_meta(to_reference: Option<Homography>, status: MatchStatus) -> Matche
         homography: to_reference.and_then(|h| h.inverse()),
         to_reference,
         status,
+        tracks: Vec::new(),
     }
 }
 

@@ -379,10 +379,24 @@ fn onnx_model_with_wrong_inputs_is_rejected() {
         "videotestsrc num-buffers=1 ! superpointdetect model={} ! fakesink",
         path.display()
     ));
+    assert!(
+        err.contains("does not look like a SuperPoint model: inputs are `x`; ")
+            && err.contains("expected input `image`"),
+        "{err}"
+    );
+    // An `image` input of the wrong shape is described in words, not Rust debug text.
+    let mut model = model;
+    let graph = model.graph.as_mut().unwrap();
+    graph.input = vec![vi("image")];
+    graph.node[0].input = vec!["image".into()];
+    std::fs::write(&path, model.encode_to_vec()).unwrap();
+    let err = first_error(&format!(
+        "videotestsrc num-buffers=1 ! superpointdetect model={} ! fakesink",
+        path.display()
+    ));
     std::fs::remove_file(&path).ok();
     assert!(
-        err.contains("does not look like a SuperPoint model")
-            && err.contains("expected input `image`"),
+        err.contains("does not look like a SuperPoint model: input `image` is float32 4; expected"),
         "{err}"
     );
 }
@@ -1159,23 +1173,22 @@ fn bench_json_location_flush_per_frame() {
     use std::io::Write;
     let path = std::env::temp_dir().join(format!("sp-bench-{}.jsonl", std::process::id()));
     for n_keypoints in [100usize, 1000] {
-        let record = superpoint::json::FrameRecord {
-            frame: 0,
-            pts: Some(40_000_000),
+        let keypoints = superpoint::tracking::KeypointsData {
             width: 640,
             height: 480,
-            model: "random-test".into(),
             keypoints: (0..n_keypoints)
-                .map(|i| {
-                    [
-                        (i % 640) as f32 + 0.25,
-                        (i / 640) as f32 * 7.5,
-                        0.0123 + i as f32 * 1e-5,
-                    ]
+                .map(|i| superpoint::Keypoint {
+                    x: (i % 640) as f32 + 0.25,
+                    y: (i / 640) as f32 * 7.5,
+                    score: 0.0123 + i as f32 * 1e-5,
                 })
                 .collect(),
+            descriptors: Vec::new(),
+            model_id: "random-test".into(),
             scales: Vec::new(),
         };
+        let record =
+            superpoint::json::FrameRecord::new(0, Some(40_000_000), &keypoints, None, false);
         let frames = 5000;
         let mut per_line = [0.0; 2];
         for (k, flush) in [false, true].into_iter().enumerate() {

@@ -14,6 +14,7 @@ use gstsuperpoint::meta::{
     SuperPointMatchesMeta,
 };
 use superpoint::draw::Rgba;
+use superpoint::tracking::KeypointTrack;
 use superpoint::{Homography, Keypoint};
 
 const W: u32 = 48;
@@ -106,6 +107,10 @@ fn matches(
         homography: to_reference.and_then(|h| h.inverse()),
         to_reference,
         status,
+        // Pair i continues the track of id i from frame to frame.
+        tracks: (0..pairs.len() as u64)
+            .map(|id| KeypointTrack { id, age: 1 })
+            .collect(),
     }
 }
 

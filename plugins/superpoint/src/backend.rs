@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::Error;
 use crate::detection::{DecodeScratch, Detections, DetectorConfig, decode};
-use crate::engine::{Engine, EngineOptions};
+use crate::engine::{Engine, EngineOptions, InputShape};
 use crate::frame::{Frame, InputGeometry};
 use crate::onnx::{CELL, DESCRIPTOR_DIM, ModelInfo};
 
@@ -45,9 +45,18 @@ pub trait InferenceBackend: Send + std::fmt::Debug {
     /// Whether the model has the descriptor head.
     fn has_descriptors(&self) -> bool;
 
+    /// The sizes the model's input fixes ([`InputShape`]; all dynamic for the libtorch engine).
+    /// [`detect_frames`](Self::detect_frames) resizes frames to a fixed height and width when
+    /// `config` asks for no inference size; [`crate::Detector`] checks settings against it.
+    fn input_shape(&self) -> InputShape;
+
     /// Detects keypoints in `frames` as one batch with `config` (already validated), writing
-    /// `outs[i]` for `frames[i]`. Errors: `frames` and `outs` differ in length, the frames do not
-    /// fit one batch ([`Error::Input`]: network inputs of different sizes), or the engine fails.
+    /// `outs[i]` for `frames[i]`, at `config`'s inference size or the model's fixed one
+    /// ([`InputShape::inference_size`]). Errors: `frames` and `outs` differ in length, the frames
+    /// do not fit one batch ([`Error::Input`]: network inputs of different sizes), an inference
+    /// size the model's fixed input does not take ([`Error::Config`]), non-finite network outputs
+    /// ([`Error::Model`] naming the model and the output; not checked by the libtorch engine), or
+    /// the engine fails.
     fn detect_frames(
         &mut self,
         frames: &[Frame<'_>],
@@ -129,7 +138,7 @@ impl OrtBackend {
         let plane = width * height;
         let dplane = DESCRIPTOR_DIM * (height / CELL) * (width / CELL);
         let scratch = &mut self.scratch;
-        self.engine.run(&self.input, n, height, width, |net| {
+        let decoded = self.engine.run(&self.input, n, height, width, |net| {
             for (i, out) in outs.iter_mut().enumerate() {
                 let (geo, frame_size, config) = params(i);
                 let descriptors = if net.descriptors.is_empty() {
@@ -145,9 +154,11 @@ impl OrtBackend {
                     &config,
                     scratch,
                     out,
-                );
+                )?;
             }
-        })
+            Ok::<(), crate::finite::NonFiniteOutput>(())
+        })?;
+        decoded.map_err(|e| e.into_error(self.engine.path()))
     }
 }
 
@@ -168,6 +179,10 @@ impl InferenceBackend for OrtBackend {
         self.engine.has_descriptors()
     }
 
+    fn input_shape(&self) -> InputShape {
+        self.engine.input_shape()
+    }
+
     fn detect_frames(
         &mut self,
         frames: &[Frame<'_>],
@@ -178,7 +193,10 @@ impl InferenceBackend for OrtBackend {
         let Some(first) = frames.first() else {
             return Ok(());
         };
-        let size = config.inference_size();
+        let size = self
+            .engine
+            .input_shape()
+            .inference_size(config.inference_size(), self.engine.path())?;
         let geo = first.geometry(size);
         if let [frame] = frames {
             frame.fill_input(&geo, &mut self.input);
@@ -230,6 +248,8 @@ impl InferenceBackend for OrtBackend {
 }
 
 /// The libtorch engine as a backend (`torch` feature): uploads, network and decode on the device.
+/// Its outputs are not checked for non-finite values (the ONNX Runtime path's
+/// [`crate::finite`] check reads the whole score map on the host); the input shape is dynamic.
 #[cfg(feature = "torch")]
 impl InferenceBackend for crate::torch::TorchDetector {
     fn name(&self) -> String {
@@ -246,6 +266,11 @@ impl InferenceBackend for crate::torch::TorchDetector {
 
     fn has_descriptors(&self) -> bool {
         crate::torch::TorchDetector::has_descriptors(self)
+    }
+
+    /// All dynamic: the TorchScript network runs any multiple of 8.
+    fn input_shape(&self) -> InputShape {
+        InputShape::default()
     }
 
     fn detect_frames(

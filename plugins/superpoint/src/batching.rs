@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use crate::Error;
 use crate::backend::{self, InferenceBackend, NetworkInput, check_lengths};
 use crate::detection::{Detections, DetectorConfig};
-use crate::engine::EngineOptions;
+use crate::engine::{EngineOptions, InputShape};
 use crate::frame::{Frame, InputGeometry};
 use crate::onnx::ModelInfo;
 
@@ -66,6 +66,8 @@ struct Shared {
     policy: BatchPolicy,
     has_descriptors: bool,
     info: ModelInfo,
+    /// The model's input shape, kept for the group's members.
+    input_shape: InputShape,
     backend_name: String,
     stats: Stats,
 }
@@ -125,7 +127,8 @@ impl BatchGroup {
     /// Joins group `name`, starting its worker with `model`/`options`/`policy` (the backend from
     /// [`backend::load`]) when the group does not exist yet. Errors: `batch_size` 0 or joining an
     /// existing group with another model, provider or policy ([`Error::Config`]: the group runs
-    /// one model instance), and those of [`backend::load`].
+    /// one model instance), a model whose fixed batch size cannot run `batch_size` frames
+    /// ([`InputShape::check_batch`]), and those of [`backend::load`].
     pub fn join(
         name: &str,
         model: &Path,
@@ -153,6 +156,7 @@ impl BatchGroup {
             }
             None => {
                 let engine = backend::load(model, options)?;
+                engine.input_shape().check_batch(policy.batch_size, model)?;
                 let (tx, rx) = mpsc::channel();
                 let shared = Arc::new(Shared {
                     tx: Mutex::new(tx),
@@ -162,6 +166,7 @@ impl BatchGroup {
                     policy,
                     has_descriptors: engine.has_descriptors(),
                     info: engine.model_info().clone(),
+                    input_shape: engine.input_shape(),
                     backend_name: engine.name(),
                     stats: Stats::default(),
                 });
@@ -258,6 +263,10 @@ impl InferenceBackend for BatchGroup {
         self.shared.has_descriptors
     }
 
+    fn input_shape(&self) -> InputShape {
+        self.shared.input_shape
+    }
+
     /// Converts each frame on the caller's thread and sends it to the worker (blocks until the
     /// batches ran).
     fn detect_frames(
@@ -267,8 +276,12 @@ impl InferenceBackend for BatchGroup {
         outs: &mut [Detections],
     ) -> Result<(), Error> {
         check_lengths(frames.len(), outs.len())?;
+        let size = self
+            .shared
+            .input_shape
+            .inference_size(config.inference_size(), &self.shared.model)?;
         for frame in frames {
-            let geo = frame.geometry(config.inference_size());
+            let geo = frame.geometry(size);
             let mut input = self.inputs.pop().unwrap_or_default();
             frame.fill_input(&geo, &mut input);
             if let Err(e) = self.send(input, geo, (frame.width, frame.height), *config) {

@@ -80,6 +80,19 @@ impl CheckpointLayout {
         }
     }
 
+    /// The licence the layout's published weights come under, as recorded in imported models
+    /// ([`crate::onnx::META_LICENCE`]). Sources: magicleap/SuperPointPretrainedNetwork's LICENSE
+    /// (academic or non-profit, non-commercial research use only) and rpautrat/SuperPoint's
+    /// LICENSE (MIT).
+    pub fn licence(self) -> &'static str {
+        match self {
+            CheckpointLayout::MagicLeap => {
+                "Magic Leap SuperPoint weights: non-commercial research use only (magicleap/SuperPointPretrainedNetwork LICENSE); not for commercial use"
+            }
+            CheckpointLayout::Rpautrat => "MIT (rpautrat/SuperPoint)",
+        }
+    }
+
     /// The state-dict key prefix of each network layer (in [`SuperPointWeights::named_layers`]
     /// order: encoder, detector head, descriptor head).
     fn layer_keys(self) -> Vec<(&'static str, String)> {
@@ -460,6 +473,7 @@ impl ImportedCheckpoint {
         ModelInfo {
             model_id: model_id.map(str::to_string).unwrap_or(stem),
             trained: true,
+            licence: Some(s.layout.licence().into()),
             description: format!(
                 "Imported by `superpoint import` from {} (SHA-256 {}), layout {}: {}. The weights' \
                  licence is that of the checkpoint.",

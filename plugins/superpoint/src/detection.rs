@@ -6,6 +6,7 @@
 //! Both engines ([`crate::backend`]: ONNX Runtime, and libtorch with the `torch` feature) and the
 //! [`Detector`](crate::Detector) build on this module; it imports none of them.
 
+use crate::finite::NonFiniteOutput;
 use crate::frame::InputGeometry;
 use crate::onnx::{CELL, DESCRIPTOR_DIM};
 use crate::postprocess::{self, Keypoint, KeypointScratch, PostParams};
@@ -100,6 +101,10 @@ impl Detections {
 /// into keypoints and descriptors in frame pixels. The post-processing distances of `cfg`
 /// (`border`, `nms_radius`) are frame pixels whatever the network input size; descriptors are
 /// sampled at the (sub-pixel refined) keypoint positions.
+///
+/// Errors when an output holds NaN or infinite values ([`crate::finite::check_outputs`]: whole on
+/// the first call with `scratch`, cheaply after that); `out` is then left empty. Callers name the
+/// model with [`NonFiniteOutput::into_error`].
 pub fn decode(
     scores: &[f32],
     descriptors: &[f32],
@@ -108,7 +113,7 @@ pub fn decode(
     cfg: &DetectorConfig,
     scratch: &mut DecodeScratch,
     out: &mut Detections,
-) {
+) -> Result<(), NonFiniteOutput> {
     out.reset(frame_size);
     // border and nms-radius are frame pixels, also when the network input is resized.
     postprocess::extract_keypoints_in_frame(
@@ -128,8 +133,17 @@ pub fn decode(
             &mut out.descriptors,
         );
     }
+    let dense = if cfg.descriptors { descriptors } else { &[] };
+    let checked =
+        crate::finite::check_outputs(scores, dense, &out.descriptors, !scratch.outputs_checked);
+    scratch.outputs_checked = true;
+    if let Err(e) = checked {
+        out.descriptors.clear();
+        return Err(e);
+    }
     out.keypoints
         .extend(scratch.raw.iter().map(|k| to_frame(geo, k)));
+    Ok(())
 }
 
 /// A keypoint in network-input pixels mapped to frame pixels (score unchanged).
@@ -147,6 +161,8 @@ pub fn to_frame(geo: &InputGeometry, k: &Keypoint) -> Keypoint {
 pub struct DecodeScratch {
     keypoints: KeypointScratch,
     raw: Vec<Keypoint>,
+    /// Whether a first frame's outputs were checked whole for non-finite values.
+    outputs_checked: bool,
 }
 
 #[cfg(test)]
@@ -200,7 +216,8 @@ mod tests {
             &cfg,
             &mut DecodeScratch::default(),
             &mut out,
-        );
+        )
+        .unwrap();
         assert_eq!((out.width, out.height), (64, 64));
         // NMS keeps the first of the tie (row-major), soft-argmax moves it half-way to the twin:
         // network (11.5, 19) -> frame ((11.5 + 0.5) * 2 - 0.5, (19 + 0.5) * 2 - 0.5).
@@ -256,7 +273,8 @@ mod tests {
             &cfg,
             &mut DecodeScratch::default(),
             &mut out,
-        );
+        )
+        .unwrap();
         assert_eq!(
             out,
             Detections {

@@ -73,12 +73,16 @@ impl Detector {
         Self::with_backend(Box::new(OrtBackend::new(engine)), config)
     }
 
-    /// Wraps a loaded backend. Errors: `config` out of range ([`Error::Config`]) or asking for
-    /// descriptors of a detector-only model ([`Error::Model`]).
+    /// Wraps a loaded backend. Errors: `config` out of range or conflicting with the sizes the
+    /// model's input fixes ([`Error::Config`], see [`crate::InputShape::inference_size`]; several
+    /// scales with a fixed size), a fixed batch size other than 1
+    /// ([`crate::InputShape::check_batch`]), or descriptors asked of a detector-only model
+    /// ([`Error::Model`]).
     pub fn with_backend(
         backend: Box<dyn InferenceBackend>,
         config: DetectorConfig,
     ) -> Result<Self, Error> {
+        backend.input_shape().check_batch(1, backend.model_path())?;
         let mut detector = Detector {
             backend,
             config: DetectorConfig::default(),
@@ -103,8 +107,17 @@ impl Detector {
                 self.backend.model_path().display()
             )));
         }
+        check_input_shape(&*self.backend, &config)?;
         self.config = config;
         Ok(())
+    }
+
+    /// The note to show once when frames are resized to the model's fixed input size because
+    /// no inference size is set ([`crate::InputShape::resize_note`]); `None` otherwise.
+    pub fn input_note(&self) -> Option<String> {
+        self.backend
+            .input_shape()
+            .resize_note(self.config.inference_size(), self.backend.model_path())
     }
 
     /// Model metadata.
@@ -200,4 +213,20 @@ impl Detector {
         self.backend
             .detect_frames(std::slice::from_ref(frame), cfg, std::slice::from_mut(out))
     }
+}
+
+/// Errors when `config` asks for network input sizes that `backend`'s model does not take: an
+/// inference size other than a fixed one ([`crate::InputShape::inference_size`]), or several
+/// scales (each runs at another size) with a fixed height or width.
+fn check_input_shape(backend: &dyn InferenceBackend, config: &DetectorConfig) -> Result<(), Error> {
+    let shape = backend.input_shape();
+    shape.inference_size(config.inference_size(), backend.model_path())?;
+    if (shape.width.is_some() || shape.height.is_some()) && !config.scales.is_identity() {
+        return Err(Error::Config(format!(
+            "{} has a fixed input size, but scales {} run the network at other sizes: set scales to 1",
+            backend.model_path().display(),
+            config.scales
+        )));
+    }
+    Ok(())
 }

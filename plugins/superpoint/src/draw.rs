@@ -43,6 +43,11 @@ impl<'a> FrameCanvas<'a> {
         height: usize,
         planes: Vec<(&'a mut [u8], usize)>,
     ) -> Result<Self, Error> {
+        if !format.is_drawable() {
+            return Err(Error::Input(format!(
+                "canvas: cannot draw on {format:?} frames: convert them to GRAY8, RGB, I420 or NV12 first (videoconvert)"
+            )));
+        }
         if planes.len() != format.planes() {
             return Err(Error::Input(format!(
                 "canvas: {format:?} has {} planes, got {}",
@@ -97,7 +102,7 @@ impl<'a> FrameCanvas<'a> {
         let values = match self.format {
             PixelLayout::Gray => [c.gray(), 0, 0],
             PixelLayout::Packed { .. } => [c.r, c.g, c.b],
-            PixelLayout::I420 | PixelLayout::Nv12 => {
+            _ => {
                 let (y, u, v) = c.yuv();
                 [y, u, v]
             }
@@ -157,6 +162,8 @@ impl<'a> FrameCanvas<'a> {
                 blend(&mut p[o], v1, alpha);
                 blend(&mut p[o + 1], v2, alpha);
             }
+            // Refused by `new`.
+            _ => {}
         }
     }
 

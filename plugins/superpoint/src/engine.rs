@@ -107,11 +107,129 @@ pub fn environment() -> Result<&'static ort::environment::Environment, Error> {
         .map_err(|e| Error::Runtime(e.clone()))
 }
 
+/// The sizes a model's `image` input `[N, 1, H, W]` fixes: `None` for a dynamic (symbolic)
+/// dimension. Models exported for TensorRT or NPUs often fix all of them (e.g. `1x1x240x320`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InputShape {
+    /// Fixed batch size `N`.
+    pub batch: Option<usize>,
+    /// Fixed height `H` in pixels.
+    pub height: Option<usize>,
+    /// Fixed width `W` in pixels.
+    pub width: Option<usize>,
+}
+
+impl InputShape {
+    /// From the input dimensions ONNX Runtime reports (negative = dynamic).
+    pub fn from_dims(dims: &[i64]) -> Self {
+        let fixed = |i: usize| {
+            dims.get(i)
+                .and_then(|&d| usize::try_from(d).ok())
+                .filter(|&d| d > 0)
+        };
+        InputShape {
+            batch: fixed(0),
+            height: fixed(2),
+            width: fixed(3),
+        }
+    }
+
+    /// The network input size `(width, height)` for a requested inference size (`(0, 0)` =
+    /// native frame size): the model's fixed size when it fixes both sides and none is
+    /// requested, else the request. Errors (naming `model`, the model's size and the properties
+    /// `inference-width` / `inference-height` to set) when a request conflicts with a fixed side,
+    /// when only one side is fixed and no size is requested, or when a fixed side is not a
+    /// multiple of 8 of at least 16 pixels.
+    pub fn inference_size(
+        &self,
+        requested: (usize, usize),
+        model: &Path,
+    ) -> Result<(usize, usize), Error> {
+        let fixed = [self.width, self.height];
+        if fixed == [None, None] {
+            return Ok(requested);
+        }
+        let shown = |v: Option<usize>| v.map_or("?".to_string(), |v| v.to_string());
+        let size = format!("1x1x{}x{}", shown(self.height), shown(self.width));
+        if fixed
+            .iter()
+            .flatten()
+            .any(|&v| v < crate::MIN_FRAME_SIDE || !v.is_multiple_of(8))
+        {
+            return Err(Error::Model(format!(
+                "{} has a fixed input of {size}, which SuperPoint cannot run: fixed sides must be multiples of 8 of at least {}; export the model with another size or dynamic height and width",
+                model.display(),
+                crate::MIN_FRAME_SIDE
+            )));
+        }
+        // Frames are resized to the request rounded down to multiples of 8 (Frame::geometry).
+        let rounded = (requested.0 / 8 * 8, requested.1 / 8 * 8);
+        let wanted = match (self.width, self.height) {
+            (Some(w), Some(h)) if requested == (0, 0) => return Ok((w, h)),
+            (w, h) => (w.unwrap_or(rounded.0), h.unwrap_or(rounded.1)),
+        };
+        if requested != (0, 0) && rounded == wanted {
+            return Ok(requested);
+        }
+        let set = match (self.width, self.height) {
+            (Some(w), Some(h)) => {
+                format!("inference-width={w} and inference-height={h} (or both 0 to resize to it)")
+            }
+            (Some(w), None) => {
+                format!("inference-width={w} and inference-height to a multiple of 8")
+            }
+            (None, _) => format!(
+                "inference-height={} and inference-width to a multiple of 8",
+                shown(self.height)
+            ),
+        };
+        let asked = if requested == (0, 0) {
+            "no inference size is set".to_string()
+        } else {
+            format!("{}x{} is requested", requested.0, requested.1)
+        };
+        Err(Error::Config(format!(
+            "{} has a fixed input of {size} (NxCxHxW) but {asked}: set {set}",
+            model.display()
+        )))
+    }
+
+    /// The note to show once when frames are resized to the model's fixed size because no
+    /// inference size is requested; `None` otherwise.
+    pub fn resize_note(&self, requested: (usize, usize), model: &Path) -> Option<String> {
+        match (self.width, self.height) {
+            (Some(w), Some(h)) if requested == (0, 0) => Some(format!(
+                "{} has a fixed input of {w}x{h}: frames are resized to {w}x{h} for the network (as inference-width={w} inference-height={h}); keypoints stay in frame pixels",
+                model.display()
+            )),
+            _ => None,
+        }
+    }
+
+    /// Errors when the model's fixed batch size cannot run batches of up to `batch_size` frames
+    /// (only a batch of 1 or a dynamic batch runs single frames); the message names `model` and
+    /// the `batch-size` / `batch-group` properties.
+    pub fn check_batch(&self, batch_size: usize, model: &Path) -> Result<(), Error> {
+        match self.batch {
+            Some(b) if b != 1 => Err(Error::Model(format!(
+                "{} has a fixed batch size of {b}; frames run one at a time (or in batches of up to batch-size): export the model with a batch of 1 or a dynamic batch",
+                model.display()
+            ))),
+            Some(_) if batch_size > 1 => Err(Error::Config(format!(
+                "{} has a fixed batch size of 1 and cannot run batches of batch-size={batch_size}: set batch-size=1, or leave batch-group unset, or export the model with a dynamic batch",
+                model.display()
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A loaded SuperPoint (or MagicPoint) model.
 pub struct Engine {
     session: Session,
     info: ModelInfo,
     has_descriptors: bool,
+    input_shape: InputShape,
     path: PathBuf,
     provider: Provider,
 }
@@ -177,11 +295,12 @@ impl Engine {
                 path.display()
             ))
         })?;
-        let has_descriptors = check_contract(&session, path)?;
+        let (has_descriptors, input_shape) = check_contract(&session, path)?;
         Ok(Engine {
             session,
             info,
             has_descriptors,
+            input_shape,
             path: path.to_path_buf(),
             provider,
         })
@@ -195,6 +314,11 @@ impl Engine {
     /// Whether the model has the descriptor head.
     pub fn has_descriptors(&self) -> bool {
         self.has_descriptors
+    }
+
+    /// The sizes the model's input fixes ([`InputShape`]).
+    pub fn input_shape(&self) -> InputShape {
+        self.input_shape
     }
 
     /// The provider actually in use.
@@ -310,8 +434,26 @@ fn tensor_rank(t: &ValueType) -> Option<(TensorElementType, Vec<i64>)> {
     }
 }
 
-/// Checks inputs/outputs; returns whether the descriptor output is present.
-fn check_contract(session: &Session, path: &Path) -> Result<bool, Error> {
+/// `dims` as `1x?x240x320` (`?` for a dynamic dimension).
+fn shape_text(dims: &[i64]) -> String {
+    let dims: Vec<String> = dims
+        .iter()
+        .map(|&d| if d < 0 { "?".into() } else { d.to_string() })
+        .collect();
+    dims.join("x")
+}
+
+/// What a model input or output is, in words: `float32 1x?x240x320`, or `not a tensor`.
+fn describe(t: &ValueType) -> String {
+    match tensor_rank(t) {
+        Some((ty, dims)) => format!("{} {}", format!("{ty:?}").to_lowercase(), shape_text(&dims)),
+        None => "not a tensor".into(),
+    }
+}
+
+/// Checks inputs/outputs; returns whether the descriptor output is present, and the sizes the
+/// input fixes.
+fn check_contract(session: &Session, path: &Path) -> Result<(bool, InputShape), Error> {
     let expected = "expected input `image` float32 [N,1,H,W] and outputs `scores` float32 [N,H,W] \
                     and `descriptors` float32 [N,256,H/8,W/8]";
     let bad = |what: String| {
@@ -322,31 +464,101 @@ fn check_contract(session: &Session, path: &Path) -> Result<bool, Error> {
     };
     let inputs = session.inputs();
     if inputs.len() != 1 || inputs[0].name() != INPUT_IMAGE {
-        let names: Vec<_> = inputs.iter().map(|i| i.name().to_string()).collect();
-        return Err(bad(format!("inputs are {names:?}")));
+        let names: Vec<_> = inputs.iter().map(|i| format!("`{}`", i.name())).collect();
+        return Err(bad(format!("inputs are {}", names.join(", "))));
     }
-    match tensor_rank(inputs[0].dtype()) {
+    let input_shape = match tensor_rank(inputs[0].dtype()) {
         Some((TensorElementType::Float32, dims))
-            if dims.len() == 4 && (dims[1] == 1 || dims[1] < 0) => {}
-        other => return Err(bad(format!("input `image` is {other:?}"))),
-    }
+            if dims.len() == 4 && (dims[1] == 1 || dims[1] < 0) =>
+        {
+            InputShape::from_dims(&dims)
+        }
+        _ => {
+            return Err(bad(format!(
+                "input `image` is {}",
+                describe(inputs[0].dtype())
+            )));
+        }
+    };
     let outputs = session.outputs();
     let find = |name: &str| outputs.iter().find(|o| o.name() == name);
     match find(OUTPUT_SCORES).map(|o| tensor_rank(o.dtype())) {
         Some(Some((TensorElementType::Float32, dims))) if dims.len() == 3 => {}
-        Some(other) => return Err(bad(format!("output `scores` is {other:?}"))),
+        Some(_) => {
+            let o = find(OUTPUT_SCORES).expect("found");
+            return Err(bad(format!("output `scores` is {}", describe(o.dtype()))));
+        }
         None => {
-            let names: Vec<_> = outputs.iter().map(|o| o.name().to_string()).collect();
-            return Err(bad(format!("no `scores` output (outputs are {names:?})")));
+            let names: Vec<_> = outputs.iter().map(|o| format!("`{}`", o.name())).collect();
+            return Err(bad(format!(
+                "no `scores` output (outputs are {})",
+                names.join(", ")
+            )));
         }
     }
-    match find(OUTPUT_DESCRIPTORS).map(|o| tensor_rank(o.dtype())) {
-        Some(Some((TensorElementType::Float32, dims)))
-            if dims.len() == 4 && (dims[1] == DESCRIPTOR_DIM as i64 || dims[1] < 0) =>
-        {
-            Ok(true)
-        }
-        Some(other) => Err(bad(format!("output `descriptors` is {other:?}"))),
-        None => Ok(false),
+    let has_descriptors = match find(OUTPUT_DESCRIPTORS) {
+        Some(o) => match tensor_rank(o.dtype()) {
+            Some((TensorElementType::Float32, dims))
+                if dims.len() == 4 && (dims[1] == DESCRIPTOR_DIM as i64 || dims[1] < 0) =>
+            {
+                true
+            }
+            _ => {
+                return Err(bad(format!(
+                    "output `descriptors` is {}",
+                    describe(o.dtype())
+                )));
+            }
+        },
+        None => false,
+    };
+    Ok((has_descriptors, input_shape))
+}
+
+#[cfg(test)]
+mod input_shape_tests {
+    use super::*;
+
+    #[test]
+    fn fixed_sides_resize_or_name_the_properties() {
+        let m = Path::new("m.onnx");
+        let dynamic = InputShape::from_dims(&[-1, 1, -1, -1]);
+        assert_eq!(dynamic, InputShape::default());
+        assert_eq!(dynamic.inference_size((0, 0), m), Ok((0, 0)));
+        assert_eq!(dynamic.resize_note((0, 0), m), None);
+        let fixed = InputShape::from_dims(&[1, 1, 240, 320]);
+        assert_eq!(fixed.inference_size((0, 0), m), Ok((320, 240)));
+        assert_eq!(fixed.inference_size((325, 247), m), Ok((325, 247)));
+        assert!(fixed.resize_note((0, 0), m).is_some());
+        assert_eq!(fixed.resize_note((320, 240), m), None);
+        assert_eq!(
+            InputShape::from_dims(&[-1, 1, 240, -1])
+                .inference_size((0, 0), m)
+                .unwrap_err()
+                .to_string(),
+            "m.onnx has a fixed input of 1x1x240x? (NxCxHxW) but no inference size is set: set inference-height=240 and inference-width to a multiple of 8"
+        );
+        assert_eq!(
+            InputShape::from_dims(&[-1, 1, 240, -1]).inference_size((640, 240), m),
+            Ok((640, 240))
+        );
+        assert_eq!(
+            InputShape::from_dims(&[1, 1, 100, 320])
+                .inference_size((0, 0), m)
+                .unwrap_err()
+                .to_string(),
+            "m.onnx has a fixed input of 1x1x100x320, which SuperPoint cannot run: fixed sides must be multiples of 8 of at least 16; export the model with another size or dynamic height and width"
+        );
+    }
+
+    #[test]
+    fn fixed_batches() {
+        let m = Path::new("m.onnx");
+        let one = InputShape::from_dims(&[1, 1, -1, -1]);
+        assert_eq!(one.check_batch(1, m), Ok(()));
+        assert!(matches!(one.check_batch(4, m), Err(Error::Config(_))));
+        let four = InputShape::from_dims(&[4, 1, -1, -1]);
+        assert!(matches!(four.check_batch(1, m), Err(Error::Model(_))));
+        assert_eq!(InputShape::default().check_batch(8, m), Ok(()));
     }
 }

@@ -1,6 +1,8 @@
 //! Frames as they come from GStreamer or image files, and their conversion into the network's
-//! float input: the luma plane is used directly for GRAY8/NV12/I420, BT.601 luma is computed for
-//! RGB-family layouts, and the result is padded (edge replication) or resized to multiples of 8.
+//! float input: the luma of the first plane is read directly (8-bit, 16-bit and 10-bit luma of
+//! grey, planar, semi-planar and packed 4:2:2 YUV layouts, scaled to [0, 1]), BT.601 luma is
+//! computed for RGB-family layouts, and the result is padded (edge replication) or resized to
+//! multiples of 8.
 
 use crate::Error;
 use crate::geometry::rescale_coordinate;
@@ -21,7 +23,7 @@ pub struct Frame<'a> {
     pub height: usize,
     /// Bytes from one row to the next.
     pub stride: usize,
-    /// Pixel layout: the first plane is read (the luma plane of I420/NV12).
+    /// Pixel layout: the first plane is read (the luma plane of YUV layouts).
     pub layout: PixelLayout,
 }
 
@@ -124,24 +126,7 @@ impl<'a> Frame<'a> {
         for y in 0..h {
             let row = &self.data[y * self.stride..];
             let dst = &mut out[y * gw..(y + 1) * gw];
-            match self.layout {
-                PixelLayout::Packed {
-                    bytes_per_pixel,
-                    r,
-                    g,
-                    b,
-                    ..
-                } => {
-                    for (d, px) in dst[..w].iter_mut().zip(row.chunks_exact(bytes_per_pixel)) {
-                        *d = luma(px[r], px[g], px[b]);
-                    }
-                }
-                PixelLayout::Gray | PixelLayout::I420 | PixelLayout::Nv12 => {
-                    for (d, &s) in dst[..w].iter_mut().zip(row) {
-                        *d = s as f32 * (1.0 / 255.0);
-                    }
-                }
-            }
+            self.layout.luma_row(row, &mut dst[..w]);
             // Replicate the last column into the padding: zeros would draw an artificial edge.
             let last = dst[w - 1];
             dst[w..].fill(last);
@@ -168,24 +153,10 @@ impl<'a> Frame<'a> {
         }
     }
 
-    /// Luma of one pixel in [0, 1].
+    /// Luma of one pixel in [0, 1] ([`PixelLayout::luma_at`]).
     #[inline]
     pub fn pixel(&self, x: usize, y: usize) -> f32 {
-        match self.layout {
-            PixelLayout::Packed {
-                bytes_per_pixel,
-                r,
-                g,
-                b,
-                ..
-            } => {
-                let p = &self.data[y * self.stride + x * bytes_per_pixel..];
-                luma(p[r], p[g], p[b])
-            }
-            PixelLayout::Gray | PixelLayout::I420 | PixelLayout::Nv12 => {
-                self.data[y * self.stride + x] as f32 * (1.0 / 255.0)
-            }
-        }
+        self.layout.luma_at(&self.data[y * self.stride..], x)
     }
 }
 
@@ -257,5 +228,124 @@ mod tests {
         assert!(err.to_string().contains("too small"), "{err}");
         let data = vec![0u8; 100];
         assert!(Frame::new(&data, 16, 16, 16, PixelLayout::Gray).is_err());
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    /// The first plane of a `w` x `h` frame in `layout` whose luma is `g` (8-bit, row-major):
+    /// 8-bit layouts hold `g`, 16-bit grey `g * 257`, 10-bit `g * 4`; chroma and padding bytes
+    /// hold other values, and rows have 6 bytes of padding.
+    fn plane_of(layout: PixelLayout, g: &[u8], w: usize, h: usize) -> (Vec<u8>, usize) {
+        let (row_bytes, _) = layout.plane_size(0, w, h);
+        let stride = row_bytes + 6;
+        let mut data = vec![0xA5u8; stride * h];
+        for y in 0..h {
+            let row = &mut data[y * stride..y * stride + row_bytes];
+            for x in 0..w {
+                let v = g[y * w + x];
+                match layout {
+                    PixelLayout::Packed422 { y: yo, u, v: vo } => {
+                        let group = &mut row[x / 2 * 4..x / 2 * 4 + 4];
+                        group[yo + 2 * (x % 2)] = v;
+                        group[u] = 17;
+                        group[vo] = 240;
+                    }
+                    PixelLayout::Gray16 { big_endian } => {
+                        let s = v as u16 * 257;
+                        let b = if big_endian {
+                            s.to_be_bytes()
+                        } else {
+                            s.to_le_bytes()
+                        };
+                        row[2 * x..2 * x + 2].copy_from_slice(&b);
+                    }
+                    PixelLayout::P01010le => {
+                        row[2 * x..2 * x + 2].copy_from_slice(&((v as u16 * 4) << 6).to_le_bytes())
+                    }
+                    PixelLayout::I42010le => {
+                        row[2 * x..2 * x + 2].copy_from_slice(&(v as u16 * 4).to_le_bytes())
+                    }
+                    _ => row[x] = v,
+                }
+            }
+        }
+        (data, stride)
+    }
+
+    const LAYOUTS: [PixelLayout; 12] = [
+        PixelLayout::I420,
+        PixelLayout::Nv12,
+        PixelLayout::Nv21,
+        PixelLayout::Yv12,
+        PixelLayout::Y42b,
+        PixelLayout::Y444,
+        PixelLayout::YUY2,
+        PixelLayout::UYVY,
+        PixelLayout::YVYU,
+        PixelLayout::Gray16 { big_endian: false },
+        PixelLayout::Gray16 { big_endian: true },
+        PixelLayout::P01010le,
+    ];
+
+    #[test]
+    fn every_layout_reads_the_luma_of_gray_truth() {
+        // Odd width: packed 4:2:2 ends in a half-used group.
+        let (w, h) = (21, 17);
+        let g: Vec<u8> = (0..w * h)
+            .map(|i| ((i * 37 + i / w * 11) % 256) as u8)
+            .collect();
+        let gray = Frame::new(&g, w, h, w, PixelLayout::Gray).unwrap();
+        for target in [(0, 0), (16, 16)] {
+            let geo = gray.geometry(target);
+            let mut truth = Vec::new();
+            gray.fill_input(&geo, &mut truth);
+            let layouts = LAYOUTS.iter().copied().chain([PixelLayout::I42010le]);
+            for layout in layouts {
+                let (data, stride) = plane_of(layout, &g, w, h);
+                let f = Frame::new(&data, w, h, stride, layout).unwrap();
+                let mut out = Vec::new();
+                f.fill_input(&geo, &mut out);
+                if matches!(layout, PixelLayout::P01010le | PixelLayout::I42010le) {
+                    // 10-bit luma g * 4 is read as g * 4 / 1023.
+                    let scale = 1020.0 / 1023.0;
+                    for (i, (&o, &t)) in out.iter().zip(&truth).enumerate() {
+                        assert!((o - t * scale).abs() < 1e-6, "{layout:?} {target:?} [{i}]");
+                    }
+                } else {
+                    // 8-bit and 16-bit (g * 257 / 65535 = g / 255) luma equal the GRAY8 truth.
+                    assert_eq!(out, truth, "{layout:?} {target:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ten_bit_layouts_use_their_ten_bits() {
+        // P010 keeps 10 bits in the high bits (low 6 bits ignored), I420_10LE in the low bits.
+        let row = (0x3ffu16 << 6 | 0x3f).to_le_bytes();
+        assert_eq!(PixelLayout::P01010le.luma_at(&row, 0), 1.0);
+        let row = (0x3ffu16 | 0xfc00).to_le_bytes();
+        assert_eq!(PixelLayout::I42010le.luma_at(&row, 0), 1.0);
+        let row = 512u16.to_le_bytes();
+        assert_eq!(PixelLayout::I42010le.luma_at(&row, 0), 512.0 / 1023.0);
+        assert_eq!(
+            PixelLayout::Gray16 { big_endian: true }.luma_at(&[0xff, 0x00], 0),
+            65280.0 / 65535.0
+        );
+    }
+
+    #[test]
+    fn short_planes_of_deep_and_packed_layouts_are_refused() {
+        // A 16x16 YUY2 or GRAY16 plane needs 32 bytes per row.
+        let data = vec![0u8; 16 * 16 * 2 - 1];
+        for layout in [PixelLayout::YUY2, PixelLayout::Gray16 { big_endian: false }] {
+            assert!(Frame::new(&data, 16, 16, 32, layout).is_err(), "{layout:?}");
+            assert!(Frame::new(&data, 16, 16, 31, layout).is_err(), "{layout:?}");
+        }
+        let data = vec![0u8; 16 * 16 * 2];
+        assert!(Frame::new(&data, 16, 16, 32, PixelLayout::UYVY).is_ok());
     }
 }

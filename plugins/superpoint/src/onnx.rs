@@ -54,6 +54,8 @@ pub const CELL: usize = 8;
 pub const META_TRAINED: &str = "superpoint.trained";
 /// Metadata key with a human readable model identifier.
 pub const META_MODEL_ID: &str = "superpoint.model_id";
+/// Metadata key with the licence the weights are published under (imported checkpoints).
+pub const META_LICENCE: &str = "superpoint.licence";
 
 /// One 2-D convolution (stride 1, "same" padding) with bias.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,6 +164,10 @@ pub struct ModelInfo {
     pub trained: bool,
     /// Free text (recipe, data); goes into the model's doc string.
     pub description: String,
+    /// The licence the weights are published under ([`META_LICENCE`]), when known: recorded by
+    /// `superpoint import` from the checkpoint's layout; `superpoint detect` and
+    /// `superpointdetect` say it once when they load the model.
+    pub licence: Option<String>,
 }
 
 impl SuperPointWeights {
@@ -354,7 +360,13 @@ impl SuperPointWeights {
                     key: Some(META_TRAINED.into()),
                     value: Some(info.trained.to_string()),
                 },
-            ],
+            ]
+            .into_iter()
+            .chain(info.licence.as_ref().map(|l| StringStringEntryProto {
+                key: Some(META_LICENCE.into()),
+                value: Some(l.clone()),
+            }))
+            .collect(),
             ..Default::default()
         })
     }
@@ -377,6 +389,7 @@ impl SuperPointWeights {
         let info = ModelInfo {
             model_id: model_id.into(),
             trained: false,
+            licence: None,
             description: "Random He-initialised weights for plumbing tests; NOT a trained model."
                 .into(),
         };
@@ -388,8 +401,7 @@ impl SuperPointWeights {
     pub fn from_model_file(path: &Path) -> Result<(Self, ModelInfo), Error> {
         let bytes = std::fs::read(path)
             .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-        let model = ModelProto::decode(bytes.as_slice())
-            .map_err(|e| Error::Model(format!("{} is not an ONNX model: {e}", path.display())))?;
+        let model = decode_model(&bytes, path)?;
         Self::from_model(&model)
     }
 
@@ -444,15 +456,7 @@ impl SuperPointWeights {
 /// (another process writing the same model, an element loading it) never sees a partial file and
 /// an interrupted write leaves the old file in place. Errors when `path` cannot be written.
 pub fn write_model_file(model: &ModelProto, path: &Path) -> Result<(), Error> {
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(format!(".partial-{}", std::process::id()));
-    let partial = std::path::PathBuf::from(partial);
-    std::fs::write(&partial, model.encode_to_vec())
-        .and_then(|_| std::fs::rename(&partial, path))
-        .map_err(|e| {
-            std::fs::remove_file(&partial).ok();
-            Error::io(format!("cannot write {}", path.display()), e)
-        })
+    crate::files::write_atomic(path, &model.encode_to_vec())
 }
 
 /// The value of the metadata entry `key` of `model`, if any.
@@ -470,6 +474,7 @@ pub fn model_info(model: &ModelProto) -> ModelInfo {
     ModelInfo {
         model_id: meta(META_MODEL_ID).unwrap_or_else(|| "unknown".into()),
         trained: meta(META_TRAINED).is_none_or(|v| v != "false"),
+        licence: meta(META_LICENCE),
         description: model.doc_string.clone().unwrap_or_default(),
     }
 }
@@ -478,9 +483,25 @@ pub fn model_info(model: &ModelProto) -> ModelInfo {
 pub fn read_model_info(path: &Path) -> Result<ModelInfo, Error> {
     let bytes = std::fs::read(path)
         .map_err(|e| Error::io(format!("cannot read model {}", path.display()), e))?;
-    let model = ModelProto::decode(bytes.as_slice())
-        .map_err(|e| Error::Model(format!("{} is not an ONNX model: {e}", path.display())))?;
+    let model = decode_model(&bytes, path)?;
     Ok(model_info(&model))
+}
+
+/// Decodes the ONNX file `path` read into `bytes`. Errors name the file; a file that ends inside
+/// a message (protobuf's "buffer underflow") is reported as truncated, with its size.
+fn decode_model(bytes: &[u8], path: &Path) -> Result<ModelProto, Error> {
+    ModelProto::decode(bytes).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("buffer underflow") {
+            Error::Model(format!(
+                "{} is truncated or incomplete: the ONNX data stops inside a record after {} bytes (an interrupted download or copy?); fetch or export the model again",
+                path.display(),
+                bytes.len()
+            ))
+        } else {
+            Error::Model(format!("{} is not an ONNX model: {text}", path.display()))
+        }
+    })
 }
 
 #[cfg(test)]
@@ -488,11 +509,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn truncated_models_are_named_truncated() {
+        let dir = std::env::temp_dir().join(format!("sp-onnx-trunc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.onnx");
+        SuperPointWeights::random(1, true)
+            .write_model(
+                &path,
+                &ModelInfo {
+                    model_id: "t".into(),
+                    trained: false,
+                    description: String::new(),
+                    licence: None,
+                },
+            )
+            .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let err = read_model_info(&path).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{} is truncated or incomplete: the ONNX data stops inside a record after {} bytes (an interrupted download or copy?); fetch or export the model again",
+                path.display(),
+                bytes.len() / 2
+            )
+        );
+        assert!(SuperPointWeights::from_model_file(&path).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn write_and_read_back_weights() {
         let w = SuperPointWeights::random(3, true);
         let info = ModelInfo {
             model_id: "test".into(),
             trained: false,
+            licence: Some("MIT (test)".into()),
             description: "random".into(),
         };
         let model = w.to_model(&info).unwrap();
@@ -517,6 +570,7 @@ mod tests {
         let info = ModelInfo {
             model_id: "affine".into(),
             trained: true,
+            licence: None,
             description: String::new(),
         };
         let model = w.to_model(&info).unwrap();
@@ -561,6 +615,7 @@ mod tests {
         let info = ModelInfo {
             model_id: "magicpoint".into(),
             trained: true,
+            licence: None,
             description: String::new(),
         };
         let model = w.to_model(&info).unwrap();

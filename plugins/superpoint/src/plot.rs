@@ -232,10 +232,16 @@ pub fn line_chart(path: &Path, chart: &Chart<'_>, series: &[Series]) -> Result<(
         }
         root.present().map_err(|e| err(&e))?;
     }
+    // Encoded in memory (in the format of the extension, PNG by default), then written whole.
+    let mut png = std::io::Cursor::new(Vec::new());
     image::RgbImage::from_raw(width, height, buffer)
         .ok_or_else(|| Error::io_message("plot buffer has the wrong size"))?
-        .save(path)
-        .map_err(|e| Error::io(format!("cannot write plot {}", path.display()), e))
+        .write_to(
+            &mut png,
+            image::ImageFormat::from_path(path).unwrap_or(image::ImageFormat::Png),
+        )
+        .map_err(|e| Error::io(format!("cannot encode plot {}", path.display()), e))?;
+    crate::files::write_atomic(path, png.get_ref())
 }
 
 #[cfg(test)]

@@ -148,8 +148,8 @@ pub fn warp_gray(
 /// `(bytes, stride)` per plane, as many as `layout` has; `border` is the colour of output pixels
 /// that see no input pixel ([`PixelLayout::encode`]).
 ///
-/// Errors when the plane counts or sizes do not match the buffers, or `h` is not invertible; the
-/// message names the plane.
+/// Errors when the layout is not [`PixelLayout::is_drawable`], the plane counts or sizes do not
+/// match the buffers, or `h` is not invertible; the message names the plane.
 pub fn warp_frame(
     layout: PixelLayout,
     src: &[(&[u8], usize)],
@@ -159,6 +159,11 @@ pub fn warp_frame(
     interpolation: Interpolation,
     border: Rgba,
 ) -> Result<(), Error> {
+    if !layout.is_drawable() {
+        return Err(Error::Input(format!(
+            "warp: {layout:?} frames are not supported: convert them to GRAY8, RGB, I420 or NV12 first (videoconvert)"
+        )));
+    }
     let planes = layout.planes();
     if src.len() != planes || dst.len() != planes {
         return Err(Error::Input(format!(

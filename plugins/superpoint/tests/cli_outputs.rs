@@ -286,3 +286,41 @@ fn bench_xfeat_without_its_venv_says_how_to_install_it() {
     assert!(!stdout.contains("engine ms"), "{stdout}");
     std::fs::remove_dir_all(root).ok();
 }
+
+#[test]
+fn detect_write_failures_name_the_file_and_leave_no_partial_result() {
+    let root = temp_dir("full");
+    let model = random_model(&root);
+    let image = root.join("a.png");
+    write_image(&image, 1);
+    let (detect, model_flag, json_flag, full) =
+        (p("detect"), p("--model"), p("--json"), p("/dev/full"));
+    let out = superpoint(&[&detect, &model_flag, &model, &image, &json_flag, &full]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).ends_with(
+            "superpoint: error: cannot write /dev/full: No space left on device (os error 28)\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // A result that cannot replace what is there (a folder of that name): named, and nothing
+    // else is left in the output folder.
+    let out_dir = root.join("out");
+    std::fs::create_dir_all(out_dir.join("a.json/taken")).unwrap();
+    let out = superpoint(&[&detect, &model_flag, &model, &image, &json_flag, &out_dir]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!(
+            "superpoint: error: cannot write {}: ",
+            out_dir.join("a.json").display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let names: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["a.json"]);
+}

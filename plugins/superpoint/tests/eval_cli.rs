@@ -458,3 +458,37 @@ fn missing_images_are_named_and_nested_sources_are_found() {
     assert_eq!(summary(&report, "all")["sequences"], 2);
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn report_and_plot_write_failures_name_the_file() {
+    let root = temp_dir("full");
+    let data = make_synthetic(&root);
+    let perfect = root.join("perfect");
+    write_perfect_detections(&data, &perfect, false);
+    for (flag, other) in [("--json", "--plot"), ("--plot", "--json")] {
+        let kept = root.join(if flag == "--json" {
+            "mma.png"
+        } else {
+            "r.json"
+        });
+        let out = superpoint(&[
+            "eval",
+            data.to_str().unwrap(),
+            "--detections",
+            perfect.to_str().unwrap(),
+            flag,
+            "/dev/full",
+            other,
+            kept.to_str().unwrap(),
+            "-q",
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{flag}");
+        assert!(
+            err(&out).ends_with(
+                "superpoint: error: cannot write /dev/full: No space left on device (os error 28)\n"
+            ),
+            "{flag}: {}",
+            err(&out)
+        );
+    }
+}

@@ -154,6 +154,31 @@ fn imported_checkpoints_equal_the_pytorch_forward_pass() {
         let (back, info) = SuperPointWeights::from_model_file(&model).unwrap();
         assert_eq!(back, imported.weights);
         assert!(info.trained && info.description.contains(&source.sha256));
+        // The licence of the layout is recorded, and the CLI says it once when it detects.
+        assert_eq!(info.licence.as_deref(), Some(layout.licence()));
+        assert!(
+            stdout.contains(&format!(
+                "licence recorded in the model: {}",
+                layout.licence()
+            )),
+            "{stdout}"
+        );
+        let json = dir.join(file.replace(".pth", ".json"));
+        let detect = common::superpoint_command()
+            .args([
+                "detect",
+                "/usr/share/doc/opencv-doc/examples/data/graf1.png",
+                "--model",
+            ])
+            .arg(&model)
+            .arg("--json")
+            .arg(&json)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&detect.stderr);
+        assert!(detect.status.success(), "{stderr}");
+        assert_eq!(stderr.matches(" licence: ").count(), 1, "{stderr}");
+        assert!(stderr.contains(layout.licence()), "{stderr}");
         assert_eq!(
             back.post_relu_affine.len(),
             if layout == CheckpointLayout::Rpautrat {

@@ -123,6 +123,7 @@ fn temp_model(weights: &SuperPointWeights, name: &str) -> PathBuf {
             &ModelInfo {
                 model_id: name.into(),
                 trained: false,
+                licence: None,
                 description: "test".into(),
             },
         )

@@ -1,5 +1,3 @@
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
@@ -12,6 +10,7 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 
 use superpoint::batching::BatchPolicy;
+use superpoint::jsonl::JsonLinesWriter;
 use superpoint::postprocess::{
     DEFAULT_BORDER, DEFAULT_MAX_KEYPOINTS, DEFAULT_NMS_RADIUS, DEFAULT_THRESHOLD,
 };
@@ -42,6 +41,9 @@ pub struct SuperPointDetect {
     /// `frames-dropped`: frames QoS dropped since the last start (readable after stop, and
     /// without the state lock).
     frames_dropped: AtomicU64,
+    /// Caps refused this run (too small): their error is posted once, not on every retry of the
+    /// negotiation (one per buffer upstream pushes).
+    refused_caps: Mutex<Option<gst::Caps>>,
 }
 
 #[glib::object_subclass]
@@ -181,7 +183,7 @@ impl ObjectImpl for SuperPointDetect {
                     .build(),
                 glib::ParamSpecString::builder("json-location")
                     .nick("JSON location")
-                    .blurb("Write one JSON object per frame (frame, pts, width, height, model, keypoints [[x,y,score]] in frame pixels) to this JSON Lines file; unset = none. Each line is flushed to the file before its buffer goes downstream, so the file is complete when EOS reaches the bus and a killed process loses at most the frame in flight. Applies on the next start")
+                    .blurb("Write one JSON object per frame (schema version 1, schemas/frame-record-v1.json: version, frame, pts, width, height, model, keypoints [[x,y,score]] in frame pixels) to this JSON Lines file; unset = none. Each line is written whole or not at all and flushed to the file before its buffer goes downstream, so the file is complete when EOS reaches the bus and a killed process loses at most the frame in flight. Applies on the next start")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt64::builder("frames-dropped")
@@ -285,7 +287,7 @@ impl ElementImpl for SuperPointDetect {
             gst::subclass::ElementMetadata::new(
                 "SuperPoint keypoint detector",
                 "Filter/Analyzer/Video",
-                "Detects SuperPoint keypoints and 256-D descriptors and attaches them as SuperPointKeypointsMeta; pixels pass through",
+                "Detects SuperPoint keypoints and 256-D descriptors and attaches them as SuperPointKeypointsMeta; pixels pass through. Reads the luma of GRAY8/16, 8- and 10-bit YUV (planar, semi-planar, packed 4:2:2) and RGB-family frames directly; put videoconvert first for other formats",
                 "gst-superpoint developers",
             )
         });
@@ -309,6 +311,7 @@ impl BaseTransformImpl for SuperPointDetect {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
+        *self.refused_caps.lock().unwrap() = None;
         let settings = self.settings.lock().unwrap().clone();
         let model = PathBuf::from(&settings.model);
         let options = EngineOptions {
@@ -374,41 +377,35 @@ impl BaseTransformImpl for SuperPointDetect {
             settings.model,
             info.model_id
         );
+        if let Some(note) = detector.input_note() {
+            gst::info!(CAT, imp = self, "{note}");
+            gst::element_imp_info!(self, gst::ResourceError::Settings, ("{}", note));
+        }
+        if let Some(licence) = &info.licence {
+            gst::info!(
+                CAT,
+                imp = self,
+                "model {} licence: {}",
+                info.model_id,
+                licence
+            );
+        }
         let json = match &settings.json_location {
-            Some(path) => Some(BufWriter::new(File::create(path).map_err(|e| {
-                gst::error_msg!(
-                    gst::ResourceError::OpenWrite,
-                    ("cannot create json-location {}: {}", path, e)
-                )
-            })?)),
+            Some(path) => Some(JsonLinesWriter::create(path).map_err(|e| {
+                gst::error_msg!(gst::ResourceError::OpenWrite, ("json-location: {}", e))
+            })?),
             None => None,
         };
-        *self.state.lock().unwrap() = Some(State::new(detector, json, settings.json_location));
+        *self.state.lock().unwrap() = Some(State::new(detector, json));
         self.frames_dropped.store(0, Ordering::Relaxed);
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        let state = self.state.lock().unwrap().take();
-        if let Some(mut state) = state {
-            state.flush_json()?;
-        }
+        // json-location lines are written whole and flushed per frame: nothing is left to flush,
+        // so stopping never fails (a write error was posted when it happened).
+        *self.state.lock().unwrap() = None;
         Ok(())
-    }
-
-    fn sink_event(&self, event: gst::Event) -> bool {
-        // Lines are flushed per frame; flushing again before EOS travels on makes sure nothing is
-        // left in the buffer when the application sees EOS on the bus.
-        if let gst::EventView::Eos(_) = event.view() {
-            let flushed = match self.state.lock().unwrap().as_mut() {
-                Some(state) => state.flush_json(),
-                None => Ok(()),
-            };
-            if let Err(e) = flushed {
-                self.post_error_message(e);
-            }
-        }
-        self.parent_sink_event(event)
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
@@ -423,15 +420,19 @@ impl BaseTransformImpl for SuperPointDetect {
         }
         let min = superpoint::MIN_FRAME_SIDE as u32;
         if info.width() < min || info.height() < min {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Negotiation,
-                (
-                    "frame {}x{} is too small: SuperPoint needs at least {min}x{min} pixels; scale it up before superpointdetect (videoscale ! video/x-raw,width=W,height=H)",
-                    info.width(),
-                    info.height()
-                )
-            );
+            let mut refused = self.refused_caps.lock().unwrap();
+            if refused.as_ref() != Some(incaps) {
+                *refused = Some(incaps.clone());
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    (
+                        "frame {}x{} is too small: SuperPoint needs at least {min}x{min} pixels; scale it up before superpointdetect (videoscale ! video/x-raw,width=W,height=H)",
+                        info.width(),
+                        info.height()
+                    )
+                );
+            }
             return Err(gst::loggable_error!(
                 CAT,
                 "{}x{} is under {min}x{min}",

@@ -2,6 +2,10 @@
 //! [`SuperPointKeypointsMeta`](crate::meta::SuperPointKeypointsMeta); pixels pass through untouched.
 //!
 //! Frames are read at the strides and offsets of the buffer's `GstVideoMeta` (else the caps).
+//! The luma is read directly from GRAY8, 8-bit planar and semi-planar YUV (I420, YV12, NV12,
+//! NV21, Y42B, Y444), packed 4:2:2 (YUY2, UYVY, YVYU), GRAY16_LE/BE and 10-bit YUV (P010_10LE,
+//! I420_10LE), and computed (BT.601) from the RGB family; any other format needs `videoconvert`
+//! before the element.
 //! Keypoint positions are refined below the heatmap's pixel grid (`subpixel`, default soft-argmax
 //! over 5x5; `subpixel=none` keeps integer heatmap pixels). Keypoints, `border` and `nms-radius`
 //! are in frame pixels whatever `inference-width` x

@@ -3,9 +3,9 @@
 //! `json-location` writer.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
 
 use superpoint::json::FrameRecord;
+use superpoint::jsonl::JsonLinesWriter;
 use superpoint::{Detections, Detector, DetectorConfig};
 
 use super::timing::Timing;
@@ -18,8 +18,8 @@ pub(super) struct State {
     pub(super) video_info: Option<gst_video::VideoInfo>,
     /// Measured per-frame cost and QoS drops.
     pub(super) timing: Timing,
-    pub(super) json: Option<BufWriter<File>>,
-    pub(super) json_path: Option<String>,
+    /// `json-location`: each line whole or not at all, flushed per frame.
+    pub(super) json: Option<JsonLinesWriter<File>>,
     /// Number of the next frame (frames QoS dropped keep theirs).
     pub(super) frame_count: u64,
     /// The last configuration asked for while playing that was invalid (warned about once; the
@@ -28,19 +28,14 @@ pub(super) struct State {
 }
 
 impl State {
-    /// A state for a started `detector`, writing JSON Lines to `json` (created at `json_path`).
-    pub(super) fn new(
-        detector: Detector,
-        json: Option<BufWriter<File>>,
-        json_path: Option<String>,
-    ) -> Self {
+    /// A state for a started `detector`, writing JSON Lines to `json`.
+    pub(super) fn new(detector: Detector, json: Option<JsonLinesWriter<File>>) -> Self {
         State {
             detector,
             detections: Detections::default(),
             video_info: None,
             timing: Timing::default(),
             json,
-            json_path,
             frame_count: 0,
             rejected: None,
         }
@@ -85,36 +80,16 @@ impl State {
         }
     }
 
-    /// With `json-location`, writes `record` as one JSON line and flushes it to the file: a
-    /// killed process loses at most the frame in flight.
+    /// With `json-location`, writes `record` as one JSON line, flushed to the file: a killed
+    /// process loses at most the frame in flight. The first failure is returned (the caller posts
+    /// it); the writer then stops, and nothing is left buffered for `stop()` to fail on.
     pub(super) fn write_json(&mut self, record: &FrameRecord) -> Result<(), gst::ErrorMessage> {
         let Some(json) = self.json.as_mut() else {
             return Ok(());
         };
-        let written = serde_json::to_writer(&mut *json, record)
-            .map_err(std::io::Error::other)
-            .and_then(|_| json.write_all(b"\n"))
-            .and_then(|_| json.flush());
-        written.map_err(|e| self.write_error(e))
-    }
-
-    /// Flushes `json-location` to the file.
-    pub(super) fn flush_json(&mut self) -> Result<(), gst::ErrorMessage> {
-        let Some(json) = self.json.as_mut() else {
-            return Ok(());
-        };
-        json.flush().map_err(|e| self.write_error(e))
-    }
-
-    fn write_error(&self, e: std::io::Error) -> gst::ErrorMessage {
-        gst::error_msg!(
-            gst::ResourceError::Write,
-            (
-                "cannot write json-location {}: {} (check the disk space and the permissions)",
-                self.json_path.as_deref().unwrap_or_default(),
-                e
-            )
-        )
+        json.write(record)
+            .map(|_| ())
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Write, ("json-location: {}", e)))
     }
 }
 

@@ -314,11 +314,9 @@ impl VideoFilterImpl for SuperPointOverlay {
             return Ok(gst::FlowSuccess::Ok);
         }
 
-        state.tracks.advance(
-            matches.as_deref(),
-            keypoints.as_ref().map_or(0, |k| k.keypoints.len()),
-            s.track_length as usize,
-        );
+        state
+            .tracks
+            .advance(matches.as_deref(), s.track_length as usize);
 
         let (w, h) = (frame.width() as usize, frame.height() as usize);
         let format = formats::layout_of(frame.format()).ok_or(gst::FlowError::NotNegotiated)?;

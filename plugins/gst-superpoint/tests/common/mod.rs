@@ -6,6 +6,9 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+#[path = "../../../superpoint/tests/common/onnx_variant.rs"]
+pub mod onnx_variant;
+
 use gst::prelude::*;
 use superpoint::image_io::OwnedImage;
 use superpoint::onnx::SuperPointWeights;

@@ -40,7 +40,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::detection::{Detections, DetectorConfig, to_frame};
 use crate::engine::{EngineOptions, Provider};
-use crate::frame::{Frame, InputGeometry, PixelLayout};
+use crate::frame::{Frame, InputGeometry};
 use crate::onnx::{DESCRIPTOR_DIM, ModelInfo, SuperPointWeights};
 use crate::postprocess::{BorderBox, Keypoint};
 use crate::subpixel::Subpixel;
@@ -371,7 +371,7 @@ impl TorchDetector {
     /// The network input `[N, 1, H, W]` float32 on the device.
     fn upload(&mut self, frames: &[Frame<'_>], geo: &InputGeometry) -> Result<Tensor, Error> {
         let n = frames.len();
-        let luma = |f: &Frame<'_>| !matches!(f.layout, PixelLayout::Packed { .. });
+        let luma = |f: &Frame<'_>| f.layout.has_luma8_plane();
         let native = geo.scale_x == 1.0 && geo.scale_y == 1.0;
         let (h, w) = (geo.height as i64, geo.width as i64);
         if native && frames.iter().all(luma) {

@@ -169,6 +169,19 @@ pub struct MatchesData {
     pub to_reference: Option<Homography>,
     /// Ok, lost, or reference.
     pub status: MatchStatus,
+    /// `previous` mode: one entry per keypoint of the current frame (index = keypoint index),
+    /// its track id and age ([`TrackIds`](super::TrackIds)); empty in `reference` mode.
+    pub tracks: Vec<KeypointTrack>,
+}
+
+/// The track of one keypoint: a stable id over the frames it was followed through and its age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeypointTrack {
+    /// Track id: unique in the stream, increasing in the order tracks start (from 0 at each
+    /// stream start and flush).
+    pub id: u64,
+    /// Number of earlier consecutive frames the track was followed through (0 = starts here).
+    pub age: u32,
 }
 
 impl MatchesData {
@@ -226,6 +239,7 @@ impl MatchesData {
             homography: Some(Homography::IDENTITY),
             to_reference: Some(Homography::IDENTITY),
             status: MatchStatus::Reference,
+            tracks: Vec::new(),
         }
     }
 }
@@ -255,6 +269,7 @@ mod tests {
             homography: Some(Homography([1.0, 0.0, 3.0, 0.0, 1.0, 4.0, 0.0, 0.0, 1.0])),
             to_reference: Some(Homography([1.0, 0.0, -3.0, 0.0, 1.0, -4.0, 0.0, 0.0, 1.0])),
             status: MatchStatus::Ok,
+            tracks: Vec::new(),
         }
     }
 

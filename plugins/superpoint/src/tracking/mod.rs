@@ -1,7 +1,8 @@
 //! Tracking a planar scene or the camera motion through a stream of keypoint sets (no GStreamer):
 //! each frame's descriptors are matched against the previous frame or a reference, the homography
 //! is estimated with RANSAC, and in `previous` mode the frame-to-frame homographies are composed
-//! into one from the current frame to the first frame of the chain. The `superpointmatch` element
+//! into one from the current frame to the first frame of the chain, and each keypoint gets a
+//! persistent track id ([`TrackIds`]). The `superpointmatch` element
 //! maps buffers, metas and messages around a [`Tracker`]; `superpointoverlay` draws the keypoint
 //! paths a [`TrackBook`] follows through the matches.
 //!
@@ -17,11 +18,13 @@
 //!   it was, and tracking goes on with the next frame.
 
 mod data;
+mod ids;
 mod tracks;
 
 use std::sync::Arc;
 
-pub use data::{KeypointsData, MatchPair, MatchStatus, MatchTarget, MatchesData};
+pub use data::{KeypointTrack, KeypointsData, MatchPair, MatchStatus, MatchTarget, MatchesData};
+pub use ids::TrackIds;
 pub use tracks::{Track, TrackBook};
 
 use crate::Error;
@@ -154,6 +157,8 @@ pub struct Tracker {
     chain_size: (u32, u32),
     frame: u64,
     model_checked: bool,
+    /// Track ids of `previous` mode.
+    ids: TrackIds,
     /// The settings in use (the last valid ones offered).
     params: ParamsInUse<TrackParams>,
 }
@@ -176,6 +181,7 @@ impl Tracker {
             chain_size: (0, 0),
             frame: 0,
             model_checked: false,
+            ids: TrackIds::new(),
             params: ParamsInUse::new(params),
         })
     }
@@ -214,9 +220,11 @@ impl Tracker {
 
     /// Forgets what belongs to the frames before a flushing seek or, with `new_stream`, a new
     /// stream: the previous frame and the composed chain, so the next frame starts a new chain; a
-    /// first-frame reference only at a new stream; never a reference image.
+    /// first-frame reference only at a new stream; never a reference image. Track ids start
+    /// again from 0.
     pub fn reset_stream(&mut self, new_stream: bool) {
         self.previous = None;
+        self.ids.reset();
         self.chain = Homography::IDENTITY;
         self.chain_size = (0, 0);
         if new_stream && !self.reference_from_file {
@@ -275,8 +283,10 @@ impl Tracker {
                 self.chain = Homography::IDENTITY;
                 self.chain_size = size;
             }
+            let mut data = MatchesData::reference(frame, mode, size);
+            data.tracks = self.ids.assign(&data, current.keypoints.len());
             return Ok(TrackedFrame {
-                data: MatchesData::reference(frame, mode, size),
+                data,
                 expected: None,
                 lost_reason: None,
                 model_mismatch,
@@ -305,7 +315,7 @@ impl Tracker {
             MatchTarget::Reference => (target.width, target.height),
         };
         let ok = est.homography.is_some() && to_reference.is_some();
-        let data = MatchesData {
+        let mut data = MatchesData {
             frame,
             width: size.0,
             height: size.1,
@@ -323,7 +333,9 @@ impl Tracker {
             } else {
                 MatchStatus::Lost
             },
+            tracks: Vec::new(),
         };
+        data.tracks = self.ids.assign(&data, current.keypoints.len());
         Ok(TrackedFrame {
             data,
             expected,

@@ -25,3 +25,4 @@ pub fn superpoint_command() -> Command {
     }
     cmd
 }
+pub mod onnx_variant;

@@ -170,25 +170,23 @@ impl SuperPointDetect {
         })
     }
 
-    /// With `json-location`, writes the frame's line (frame, pts, size, model, keypoints).
+    /// With `json-location`, writes the frame's line ([`FrameRecord::new`]: schema version 1,
+    /// frame, pts, size, model, keypoints); nothing once the writer stopped after a failure.
     fn record(
         state: &mut State,
         pts: Option<gst::ClockTime>,
         detected: &Detected,
     ) -> Result<(), Failure> {
-        if state.json.is_none() {
+        if !state.json.as_ref().is_some_and(|w| !w.stopped()) {
             return Ok(());
         }
-        let data = &detected.data;
-        let record = FrameRecord {
-            frame: detected.frame,
-            pts: pts.map(|t| t.nseconds()),
-            width: data.width,
-            height: data.height,
-            model: data.model_id.clone(),
-            keypoints: data.keypoints.iter().map(|k| [k.x, k.y, k.score]).collect(),
-            scales: data.scales.clone(),
-        };
+        let record = FrameRecord::new(
+            detected.frame,
+            pts.map(|t| t.nseconds()),
+            &detected.data,
+            None,
+            false,
+        );
         state
             .write_json(&record)
             .map_err(|e| Failure::new(e, gst::FlowError::Error))

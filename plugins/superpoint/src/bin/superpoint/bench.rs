@@ -118,6 +118,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 &ModelInfo {
                     model_id: "random-bench".into(),
                     trained: false,
+                    licence: None,
                     description: "random weights: same cost as a trained model".into(),
                 },
             )
@@ -274,8 +275,8 @@ fn stage_ms(
                     &cfg,
                     &mut scratch,
                     &mut out,
-                );
-                Ok(())
+                )
+                .map_err(|e| e.into_error(&args.model.model).to_string())
             },
             1,
             args.iterations,

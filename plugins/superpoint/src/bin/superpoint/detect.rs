@@ -111,6 +111,15 @@ pub fn run(args: DetectArgs) -> Result<(), String> {
         detector.model_info(),
         "the keypoints are meaningless (plumbing tests only)",
     );
+    if let Some(note) = detector.input_note() {
+        eprintln!("note: {note}");
+    }
+    if let Some(licence) = &detector.model_info().licence {
+        eprintln!(
+            "model {} licence: {licence}",
+            detector.model_info().model_id
+        );
+    }
     if many {
         std::fs::create_dir_all(&args.json)
             .map_err(|e| format!("cannot create {}: {e}", args.json.display()))?;
@@ -125,7 +134,7 @@ pub fn run(args: DetectArgs) -> Result<(), String> {
             .detect(&frame, &mut det)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let text = serde_json::to_string(&DetectionFile::from(&det)).map_err(|e| e.to_string())?;
-        std::fs::write(out, text).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        superpoint::files::write_atomic(out, text.as_bytes()).map_err(|e| e.to_string())?;
         eprintln!(
             "{}: {} keypoints -> {}",
             path.display(),

@@ -217,6 +217,9 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
                 &info,
                 "its numbers only show that the pipeline runs",
             );
+            if let Some(note) = detector.input_note() {
+                eprintln!("note: {note}");
+            }
             let name = args.name.clone().unwrap_or_else(|| {
                 if info.model_id.is_empty() {
                     args.model
@@ -250,7 +253,7 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
 
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        superpoint::files::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())?;
         eprintln!("report -> {}", path.display());
     }
     if let Some(path) = &args.plot {

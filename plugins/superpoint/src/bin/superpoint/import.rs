@@ -52,7 +52,11 @@ pub fn run(args: ImportArgs) -> Result<(), String> {
     }
     println!("  sha256 {}", s.sha256);
     println!(
-        "wrote {} (model id {:?}) in {:.3} s; the weights' licence is the checkpoint's: check it before use",
+        "  licence recorded in the model: {}",
+        info.licence.as_deref().unwrap_or_default()
+    );
+    println!(
+        "wrote {} (model id {:?}) in {:.3} s",
         args.out.display(),
         info.model_id,
         start.elapsed().as_secs_f64()
