@@ -177,7 +177,7 @@ impl SuperPointDetect {
         pts: Option<gst::ClockTime>,
         detected: &Detected,
     ) -> Result<(), Failure> {
-        if !state.json.as_ref().is_some_and(|w| !w.stopped()) {
+        if state.json.as_ref().is_none_or(|w| w.stopped()) {
             return Ok(());
         }
         let record = FrameRecord::new(
