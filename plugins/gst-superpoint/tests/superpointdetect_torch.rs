@@ -74,13 +74,18 @@ fn libtorch_engine_runs_in_a_pipeline_and_equals_onnxruntime() {
     }
 }
 
-/// Asserts that the libtorch results `torch` equal the ONNX Runtime results `ort`.
+/// Asserts that the libtorch results `torch` equal the ONNX Runtime results `ort`: positions
+/// within 1e-3 px (the default sub-pixel refinement reads heatmap scores that differ between the
+/// engines by float rounding), scores within 1e-4, descriptors at dot > 0.9999.
 fn compare(torch: &PerFrame, ort: &PerFrame, pair: bool) {
     for (i, ((kt, dt), (ko, d_o))) in torch.iter().zip(ort).enumerate() {
         assert!(!ko.is_empty(), "frame {i}: no keypoints");
         let mut same = 0;
         for (a, ka) in kt.iter().enumerate() {
-            let Some(b) = ko.iter().position(|kb| kb.x == ka.x && kb.y == ka.y) else {
+            let Some(b) = ko
+                .iter()
+                .position(|kb| (kb.x - ka.x).abs() <= 1e-3 && (kb.y - ka.y).abs() <= 1e-3)
+            else {
                 continue;
             };
             same += 1;
@@ -91,13 +96,13 @@ fn compare(torch: &PerFrame, ort: &PerFrame, pair: bool) {
         }
         let n = kt.len().max(ko.len());
         println!(
-            "frame {i} (batch group: {pair}): libtorch {} keypoints, onnxruntime {}, {same} identical",
+            "frame {i} (batch group: {pair}): libtorch {} keypoints, onnxruntime {}, {same} at the same position",
             kt.len(),
             ko.len()
         );
         assert!(
             same as f64 >= 0.99 * n as f64,
-            "frame {i}: {same} of {n} identical"
+            "frame {i}: {same} of {n} at the same position"
         );
     }
 }

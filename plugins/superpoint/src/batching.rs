@@ -1,16 +1,19 @@
 //! One model instance serving several streams in batches.
 //!
-//! Streams that join the same named group share a worker thread that owns the [`Engine`]. The
-//! worker takes the first waiting frame, then waits up to `max_latency` for more frames of the same
-//! network input size (up to `batch_size`), runs them as one `[N, 1, H, W]` batch and answers each
-//! stream with its own keypoints. Larger batches raise throughput on a GPU; the price is up to
-//! `max_latency` of added latency per frame when fewer than `batch_size` streams are active.
+//! Streams that join the same named group share a worker thread that owns the group's
+//! [`InferenceBackend`] (loaded by [`backend::load`]: ONNX Runtime, or with the `torch` feature
+//! and `provider=cuda` the libtorch engine). The worker takes the first waiting frame, then waits
+//! up to `max_latency` for more frames of the same network input size (up to `batch_size`), runs
+//! them as one `[N, 1, H, W]` batch and answers each stream with its own keypoints. Larger batches
+//! raise throughput on a GPU; the price is up to `max_latency` of added latency per frame when
+//! fewer than `batch_size` streams are active.
 //!
-//! With the `torch` feature, a group with `provider=cuda` runs the libtorch engine
-//! ([`crate::torch::TorchDetector`]) and its post-processing on the device, as [`Detector`]
-//! does.
+//! A stream's handle, [`BatchGroup`], is itself an [`InferenceBackend`] (frames are converted to
+//! network inputs on the stream's thread, then sent), so a [`Detector`] detects through a group
+//! as through its own engine: [`Detector::join_batch_group`].
 //!
 //! [`Detector`]: crate::Detector
+//! [`Detector::join_batch_group`]: crate::Detector::join_batch_group
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,10 +23,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crate::Error;
-use crate::detector::{DecodeScratch, Detections, DetectorConfig, decode};
-use crate::engine::{Engine, EngineOptions, InputShape};
+use crate::backend::{self, InferenceBackend, NetworkInput, check_lengths};
+use crate::detection::{Detections, DetectorConfig};
+use crate::engine::{EngineOptions, InputShape};
 use crate::frame::{Frame, InputGeometry};
-use crate::onnx::{CELL, DESCRIPTOR_DIM, ModelInfo};
+use crate::onnx::ModelInfo;
 
 /// How a group batches.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,23 +47,29 @@ impl Default for BatchPolicy {
     }
 }
 
+/// The answer to a request: the stream's detections and its input buffer back (reused).
+type Reply = Result<(Detections, Vec<f32>), Error>;
+
 struct Request {
     input: Vec<f32>,
     geo: InputGeometry,
     frame_size: (usize, usize),
     config: DetectorConfig,
-    reply: SyncSender<Result<(Detections, Vec<f32>), Error>>,
+    reply: SyncSender<Reply>,
 }
 
 struct Shared {
     tx: Mutex<Sender<Request>>,
+    name: String,
     model: PathBuf,
     options: EngineOptions,
     policy: BatchPolicy,
     has_descriptors: bool,
     info: ModelInfo,
+    /// The model's input shape, kept for the group's members.
     input_shape: InputShape,
-    stats: Arc<Stats>,
+    backend_name: String,
+    stats: Stats,
 }
 
 /// Counters of a group's worker.
@@ -69,70 +79,24 @@ struct Stats {
     batches: AtomicU64,
 }
 
-/// A stream's handle on a batching group. Cheap to hold; the worker stops when the last handle of
-/// its group is dropped.
-pub struct BatchedDetector {
+/// A stream's handle on a batching group, and an [`InferenceBackend`] that runs frames through
+/// the group's worker. Cheap to hold; the worker stops when the last handle of its group is
+/// dropped.
+pub struct BatchGroup {
     shared: Arc<Shared>,
-    config: DetectorConfig,
-    /// The input buffer travels to the worker and back, so steady state allocates nothing.
-    input: Vec<f32>,
+    /// Input buffers travel to the worker and back, so steady state allocates nothing.
+    inputs: Vec<Vec<f32>>,
+    /// Answers awaited, in request order.
+    answers: Vec<mpsc::Receiver<Reply>>,
 }
 
-impl std::fmt::Debug for BatchedDetector {
+impl std::fmt::Debug for BatchGroup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BatchedDetector")
+        f.debug_struct("BatchGroup")
+            .field("name", &self.shared.name)
             .field("model", &self.shared.model)
             .field("policy", &self.shared.policy)
             .finish()
-    }
-}
-
-/// What a group's worker runs the network with.
-// One per group: the size difference does not matter.
-#[allow(clippy::large_enum_variant)]
-enum WorkerEngine {
-    Ort(Engine),
-    #[cfg(feature = "torch")]
-    Torch(Box<crate::torch::TorchDetector>),
-}
-
-impl WorkerEngine {
-    /// ONNX Runtime, or the libtorch engine for `provider=cuda` with the `torch` feature
-    /// ([`Error::ProviderUnavailable`] when libtorch sees no GPU).
-    fn new(model: &Path, options: &EngineOptions) -> Result<Self, Error> {
-        #[cfg(feature = "torch")]
-        if options.provider == crate::Provider::Cuda {
-            use crate::torch::{TorchDetector, TorchOptions};
-            let torch = TorchOptions::from_engine_options(options)?;
-            let detector = TorchDetector::new(model, &torch, DetectorConfig::default())?;
-            return Ok(WorkerEngine::Torch(Box::new(detector)));
-        }
-        Engine::new(model, options).map(WorkerEngine::Ort)
-    }
-
-    fn has_descriptors(&self) -> bool {
-        match self {
-            WorkerEngine::Ort(e) => e.has_descriptors(),
-            #[cfg(feature = "torch")]
-            WorkerEngine::Torch(t) => t.has_descriptors(),
-        }
-    }
-
-    /// The sizes the model's input fixes (none for the libtorch engine).
-    fn input_shape(&self) -> InputShape {
-        match self {
-            WorkerEngine::Ort(e) => e.input_shape(),
-            #[cfg(feature = "torch")]
-            WorkerEngine::Torch(_) => InputShape::default(),
-        }
-    }
-
-    fn info(&self) -> &ModelInfo {
-        match self {
-            WorkerEngine::Ort(e) => e.info(),
-            #[cfg(feature = "torch")]
-            WorkerEngine::Torch(t) => t.model_info(),
-        }
     }
 }
 
@@ -142,25 +106,35 @@ fn groups() -> &'static Mutex<HashMap<String, Weak<Shared>>> {
     GROUPS.get_or_init(Default::default)
 }
 
-impl BatchedDetector {
-    /// Joins group `name`, starting its worker with `model`/`options`/`policy` when the group
-    /// does not exist yet. Joining an existing group with another model, provider or policy is an
-    /// error (the group runs one model instance).
+/// Frames and forward passes run so far by the group `name` (frames / batches = mean batch
+/// size), or `None` when no handle of that group is alive.
+pub fn group_stats(name: &str) -> Option<(u64, u64)> {
+    let groups = groups().lock().expect("group registry");
+    let shared = groups.get(name).and_then(Weak::upgrade)?;
+    Some(shared.stats.get())
+}
+
+impl Stats {
+    fn get(&self) -> (u64, u64) {
+        (
+            self.frames.load(Ordering::Relaxed),
+            self.batches.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl BatchGroup {
+    /// Joins group `name`, starting its worker with `model`/`options`/`policy` (the backend from
+    /// [`backend::load`]) when the group does not exist yet. Errors: `batch_size` 0 or joining an
+    /// existing group with another model, provider or policy ([`Error::Config`]: the group runs
+    /// one model instance), a model whose fixed batch size cannot run `batch_size` frames
+    /// ([`InputShape::check_batch`]), and those of [`backend::load`].
     pub fn join(
         name: &str,
         model: &Path,
         options: &EngineOptions,
         policy: BatchPolicy,
-        config: DetectorConfig,
     ) -> Result<Self, Error> {
-        config.validate()?;
-        if !config.scales.is_identity() {
-            return Err(Error::Config(format!(
-                "scales {} cannot be used with a batch group (batched frames run at one scale); \
-                 set scales to 1 or leave batch-group unset",
-                config.scales
-            )));
-        }
         if policy.batch_size == 0 {
             return Err(Error::Config("batch-size must be at least 1".into()));
         }
@@ -181,99 +155,59 @@ impl BatchedDetector {
                 s
             }
             None => {
-                let engine = WorkerEngine::new(model, options)?;
+                let engine = backend::load(model, options)?;
                 engine.input_shape().check_batch(policy.batch_size, model)?;
                 let (tx, rx) = mpsc::channel();
-                let stats = Arc::new(Stats::default());
-                let worker_stats = stats.clone();
                 let shared = Arc::new(Shared {
                     tx: Mutex::new(tx),
+                    name: name.to_string(),
                     model: model.to_path_buf(),
                     options: options.clone(),
                     policy,
                     has_descriptors: engine.has_descriptors(),
-                    info: engine.info().clone(),
+                    info: engine.model_info().clone(),
                     input_shape: engine.input_shape(),
-                    stats,
+                    backend_name: engine.name(),
+                    stats: Stats::default(),
                 });
+                // The worker holds the group weakly: it stops when the last handle is dropped
+                // (the channel closes), not kept alive by itself.
+                let worker_shared = Arc::downgrade(&shared);
                 std::thread::Builder::new()
                     .name(format!("superpoint-batch-{name}"))
-                    .spawn(move || worker(engine, rx, policy, &worker_stats))
+                    .spawn(move || worker(engine, rx, policy, worker_shared))
                     .map_err(|e| Error::Runtime(format!("cannot start batch worker: {e}")))?;
                 groups.insert(name.to_string(), Arc::downgrade(&shared));
                 shared
             }
         };
-        if config.descriptors && !shared.has_descriptors {
-            return Err(Error::Model(format!(
-                "{} has no `descriptors` output",
-                shared.model.display()
-            )));
-        }
-        shared
-            .input_shape
-            .inference_size(config.inference_size(), &shared.model)?;
-        Ok(BatchedDetector {
+        Ok(BatchGroup {
             shared,
-            config,
-            input: Vec::new(),
+            inputs: Vec::new(),
+            answers: Vec::new(),
         })
     }
 
-    /// Metadata of the group's model.
-    pub fn model_info(&self) -> &ModelInfo {
-        &self.shared.info
-    }
-
     /// Frames and forward passes run by the group so far (frames / batches = mean batch size).
-    pub fn group_stats(&self) -> (u64, u64) {
-        let s = &self.shared.stats;
-        (
-            s.frames.load(Ordering::Relaxed),
-            s.batches.load(Ordering::Relaxed),
-        )
+    pub fn stats(&self) -> (u64, u64) {
+        self.shared.stats.get()
     }
 
-    /// Changes this stream's detection settings.
-    pub fn set_config(&mut self, config: DetectorConfig) -> Result<(), Error> {
-        config.validate()?;
-        if config.descriptors && !self.shared.has_descriptors {
-            return Err(Error::Model("the model has no descriptor output".into()));
-        }
-        self.shared
-            .input_shape
-            .inference_size(config.inference_size(), &self.shared.model)?;
-        self.config = config;
-        Ok(())
-    }
-
-    /// The note to show once when frames are resized to the model's fixed input size because
-    /// no inference size is set ([`InputShape::resize_note`]); `None` otherwise.
-    pub fn input_note(&self) -> Option<String> {
-        self.shared
-            .input_shape
-            .resize_note(self.config.inference_size(), &self.shared.model)
-    }
-
-    /// Current detection settings.
-    pub fn config(&self) -> &DetectorConfig {
-        &self.config
-    }
-
-    /// Detects keypoints in `frame` through the group's worker (blocks until the batch ran).
-    pub fn detect(&mut self, frame: &Frame<'_>, out: &mut Detections) -> Result<(), Error> {
-        let target = self
-            .shared
-            .input_shape
-            .inference_size(self.config.inference_size(), &self.shared.model)?;
-        let geo = frame.geometry(target);
-        frame.fill_input(&geo, &mut self.input);
+    /// Sends one converted input to the worker (answer awaited in [`Self::collect`]).
+    fn send(
+        &mut self,
+        input: Vec<f32>,
+        geo: InputGeometry,
+        frame_size: (usize, usize),
+        config: DetectorConfig,
+    ) -> Result<(), Error> {
         let (reply, answer) = mpsc::sync_channel(1);
+        self.answers.push(answer);
         let request = Request {
-            input: std::mem::take(&mut self.input),
+            input,
             geo,
-            frame_size: (frame.width, frame.height),
-            config: self.config,
+            frame_size,
+            config,
             reply,
         };
         self.shared
@@ -281,20 +215,113 @@ impl BatchedDetector {
             .lock()
             .expect("sender")
             .send(request)
-            .map_err(|_| Error::Runtime("batch worker stopped".into()))?;
-        let (detections, input) = answer
-            .recv()
-            .map_err(|_| Error::Runtime("batch worker stopped".into()))??;
-        self.input = input;
-        *out = detections;
-        Ok(())
+            .map_err(|_| Error::Runtime("batch worker stopped".into()))
+    }
+
+    /// Waits for every answer sent for, in order, into `outs`; the input buffers come back for
+    /// the next frames. The first error is returned after all answers are in.
+    fn collect(&mut self, outs: &mut [Detections]) -> Result<(), Error> {
+        let mut result = Ok(());
+        for (answer, out) in self.answers.drain(..).zip(outs) {
+            let answer = answer
+                .recv()
+                .map_err(|_| Error::Runtime("batch worker stopped".into()))
+                .and_then(|a| a);
+            match answer {
+                Ok((detections, input)) => {
+                    *out = detections;
+                    self.inputs.push(input);
+                }
+                Err(e) => {
+                    if result.is_ok() {
+                        result = Err(e);
+                    }
+                }
+            }
+        }
+        result
     }
 }
 
-fn worker(mut engine: WorkerEngine, rx: Receiver<Request>, policy: BatchPolicy, stats: &Stats) {
-    let mut batch_input: Vec<f32> = Vec::new();
-    let mut scratch = DecodeScratch::default();
+impl InferenceBackend for BatchGroup {
+    fn name(&self) -> String {
+        format!(
+            "batch group {:?} of {}",
+            self.shared.name, self.shared.backend_name
+        )
+    }
+
+    fn model_info(&self) -> &ModelInfo {
+        &self.shared.info
+    }
+
+    fn model_path(&self) -> &Path {
+        &self.shared.model
+    }
+
+    fn has_descriptors(&self) -> bool {
+        self.shared.has_descriptors
+    }
+
+    fn input_shape(&self) -> InputShape {
+        self.shared.input_shape
+    }
+
+    /// Converts each frame on the caller's thread and sends it to the worker (blocks until the
+    /// batches ran).
+    fn detect_frames(
+        &mut self,
+        frames: &[Frame<'_>],
+        config: &DetectorConfig,
+        outs: &mut [Detections],
+    ) -> Result<(), Error> {
+        check_lengths(frames.len(), outs.len())?;
+        let size = self
+            .shared
+            .input_shape
+            .inference_size(config.inference_size(), &self.shared.model)?;
+        for frame in frames {
+            let geo = frame.geometry(size);
+            let mut input = self.inputs.pop().unwrap_or_default();
+            frame.fill_input(&geo, &mut input);
+            if let Err(e) = self.send(input, geo, (frame.width, frame.height), *config) {
+                let _ = self.collect(outs);
+                return Err(e);
+            }
+        }
+        self.collect(outs)
+    }
+
+    fn detect_inputs(
+        &mut self,
+        inputs: &[NetworkInput<'_>],
+        outs: &mut [Detections],
+    ) -> Result<(), Error> {
+        check_lengths(inputs.len(), outs.len())?;
+        for i in inputs {
+            backend::check_input(i)?;
+        }
+        for i in inputs {
+            let mut input = self.inputs.pop().unwrap_or_default();
+            input.clear();
+            input.extend_from_slice(i.data);
+            if let Err(e) = self.send(input, i.geo, i.frame_size, i.config) {
+                let _ = self.collect(outs);
+                return Err(e);
+            }
+        }
+        self.collect(outs)
+    }
+}
+
+fn worker(
+    mut engine: Box<dyn InferenceBackend>,
+    rx: Receiver<Request>,
+    policy: BatchPolicy,
+    shared: Weak<Shared>,
+) {
     let mut pending: Vec<Request> = Vec::new();
+    let mut outs: Vec<Detections> = Vec::new();
     loop {
         if pending.is_empty() {
             match rx.recv() {
@@ -327,105 +354,42 @@ fn worker(mut engine: WorkerEngine, rx: Receiver<Request>, policy: BatchPolicy, 
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        stats
-            .frames
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        stats.batches.fetch_add(1, Ordering::Relaxed);
-        run_batch(&mut engine, batch, &mut batch_input, &mut scratch);
+        if let Some(shared) = shared.upgrade() {
+            shared
+                .stats
+                .frames
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            shared.stats.batches.fetch_add(1, Ordering::Relaxed);
+        }
+        run_batch(&mut *engine, batch, &mut outs);
     }
 }
 
-fn run_batch(
-    engine: &mut WorkerEngine,
-    batch: Vec<Request>,
-    batch_input: &mut Vec<f32>,
-    scratch: &mut DecodeScratch,
-) {
-    // Without the `torch` feature the match has one arm.
-    #[allow(clippy::infallible_destructuring_match)]
-    let engine = match engine {
-        WorkerEngine::Ort(e) => e,
-        #[cfg(feature = "torch")]
-        WorkerEngine::Torch(t) => return run_torch_batch(t, batch),
-    };
-    let (w, h) = (batch[0].geo.width, batch[0].geo.height);
-    let n = batch.len();
-    batch_input.clear();
-    for r in &batch {
-        batch_input.extend_from_slice(&r.input);
-    }
-    let plane = w * h;
-    let dplane = DESCRIPTOR_DIM * (h / CELL) * (w / CELL);
-    let path = engine.path().to_path_buf();
-    let results: Result<Vec<Detections>, Error> = engine
-        .run(batch_input, n, h, w, |net| {
-            batch
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    let mut out = Detections::default();
-                    let desc = if net.descriptors.is_empty() {
-                        &[][..]
-                    } else {
-                        &net.descriptors[i * dplane..(i + 1) * dplane]
-                    };
-                    decode(
-                        &net.scores[i * plane..(i + 1) * plane],
-                        desc,
-                        &r.geo,
-                        r.frame_size,
-                        &r.config,
-                        scratch,
-                        &mut out,
-                    )
-                    .map(|()| out)
-                })
-                .collect::<Result<Vec<_>, _>>()
+/// Runs one batch (requests of one network input size) and answers every request.
+fn run_batch(engine: &mut dyn InferenceBackend, batch: Vec<Request>, outs: &mut Vec<Detections>) {
+    outs.resize_with(batch.len(), Detections::default);
+    let inputs: Vec<NetworkInput<'_>> = batch
+        .iter()
+        .map(|r| NetworkInput {
+            data: &r.input,
+            geo: r.geo,
+            frame_size: r.frame_size,
+            config: r.config,
         })
-        .and_then(|decoded| decoded.map_err(|e| e.into_error(&path)));
-    match results {
-        Ok(dets) => {
-            for (r, d) in batch.into_iter().zip(dets) {
+        .collect();
+    let result = engine.detect_inputs(&inputs, outs);
+    drop(inputs);
+    match result {
+        Ok(()) => {
+            for (r, d) in batch.into_iter().zip(outs.drain(..)) {
                 let _ = r.reply.send(Ok((d, r.input)));
             }
         }
         Err(e) => {
+            outs.clear();
             for r in batch {
                 let _ = r.reply.send(Err(e.clone()));
             }
         }
-    }
-}
-
-/// A batch through the libtorch engine: one forward pass per run of consecutive requests with the
-/// same input geometry, frame size and settings (usually the whole batch).
-#[cfg(feature = "torch")]
-fn run_torch_batch(engine: &mut crate::torch::TorchDetector, batch: Vec<Request>) {
-    let mut rest = batch;
-    while !rest.is_empty() {
-        let first = &rest[0];
-        let key = (first.geo, first.frame_size, first.config);
-        let same = rest
-            .iter()
-            .take_while(|r| (r.geo, r.frame_size, r.config) == key)
-            .count();
-        let tail = rest.split_off(same);
-        let inputs: Vec<&[f32]> = rest.iter().map(|r| r.input.as_slice()).collect();
-        let mut outs = vec![Detections::default(); rest.len()];
-        let result = engine.detect_inputs(&inputs, &key.0, key.1, &key.2, &mut outs);
-        drop(inputs);
-        match result {
-            Ok(()) => {
-                for (r, d) in rest.into_iter().zip(outs) {
-                    let _ = r.reply.send(Ok((d, r.input)));
-                }
-            }
-            Err(e) => {
-                for r in rest {
-                    let _ = r.reply.send(Err(e.clone()));
-                }
-            }
-        }
-        rest = tail;
     }
 }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::detector::Detections;
+use crate::detection::Detections;
 use crate::onnx::DESCRIPTOR_DIM;
 use crate::postprocess::Keypoint;
 use crate::tracking::{KeypointsData, MatchesData};

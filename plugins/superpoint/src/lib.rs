@@ -8,14 +8,17 @@
 //! `torch` adds the libtorch engine ([`torch`]).
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod batching;
 #[cfg(feature = "checkpoint")]
 pub mod checkpoint;
+pub mod detection;
 pub mod detector;
 pub mod draw;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod features;
 pub mod files;
 pub mod finite;
 pub mod frame;
@@ -42,7 +45,9 @@ pub mod tracking;
 pub mod views;
 pub mod warp;
 
-pub use detector::{Detections, Detector, DetectorConfig};
+pub use backend::InferenceBackend;
+pub use detection::{Detections, DetectorConfig};
+pub use detector::Detector;
 pub use engine::{Engine, EngineOptions, InputShape, Provider};
 pub use error::{Error, ErrorSource};
 pub use frame::{Frame, MIN_FRAME_SIDE, PixelLayout};

@@ -7,7 +7,7 @@ use crate::Error;
 use crate::frame::InputGeometry;
 use crate::geometry::rescale_coordinate;
 use crate::onnx::{CELL, DESCRIPTOR_DIM};
-use crate::subpixel::Subpixel;
+use crate::subpixel::{MAX_WINDOW, Subpixel};
 
 /// A keypoint in pixels ((0,0) = centre of the top-left pixel) with its detector score.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -143,26 +143,66 @@ pub fn extract_keypoints_in_frame(
     if params.subpixel == Subpixel::None {
         return;
     }
-    params
-        .subpixel
-        .refine(scores, geo.width, geo.valid_width, geo.valid_height, out);
+    refine(&params.subpixel, scores, geo, out);
     // Refinement moves a peak by up to the window radius; keep the `border` promise for the
-    // refined position too by clamping it to the border box (in heatmap pixels: the inverse of
-    // `geo.to_frame`), rather than dropping keypoints that top-k already counted.
-    let border = params.border as f32;
-    // The 1e-4 px margin keeps float rounding of the round trip on the inside.
-    let to_heatmap = |f: f32, scale: f32| rescale_coordinate(f, 1.0 / scale);
-    let (min_x, max_x) = (
-        to_heatmap(border + 1e-4, geo.scale_x),
-        to_heatmap(frame_size.0 as f32 - 1.0 - border - 1e-4, geo.scale_x),
-    );
-    let (min_y, max_y) = (
-        to_heatmap(border + 1e-4, geo.scale_y),
-        to_heatmap(frame_size.1 as f32 - 1.0 - border - 1e-4, geo.scale_y),
-    );
-    for k in out.iter_mut() {
-        k.x = k.x.max(min_x).min(max_x);
-        k.y = k.y.max(min_y).min(max_y);
+    // refined position too by clamping it to the border box, rather than dropping keypoints that
+    // top-k already counted.
+    let bounds = BorderBox::new(geo, frame_size, params.border);
+    out.iter_mut().for_each(|k| bounds.clamp(k));
+}
+
+/// The positions, in heatmap (network input) pixels, whose frame position is at least `border`
+/// frame pixels from every edge: where refined keypoints are clamped to (the inverse of
+/// [`InputGeometry::to_frame`] applied to `[border, size - 1 - border]`, 1e-4 frame pixels inside
+/// so that float rounding of the round trip stays inside).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BorderBox {
+    min_x: f32,
+    max_x: f32,
+    min_y: f32,
+    max_y: f32,
+}
+
+impl BorderBox {
+    /// The box for network input `geo` of a `frame_size` frame and `border` frame pixels.
+    pub fn new(geo: &InputGeometry, frame_size: (usize, usize), border: usize) -> Self {
+        let border = border as f32;
+        let to_heatmap = |f: f32, scale: f32| rescale_coordinate(f, 1.0 / scale);
+        BorderBox {
+            min_x: to_heatmap(border + 1e-4, geo.scale_x),
+            max_x: to_heatmap(frame_size.0 as f32 - 1.0 - border - 1e-4, geo.scale_x),
+            min_y: to_heatmap(border + 1e-4, geo.scale_y),
+            max_y: to_heatmap(frame_size.1 as f32 - 1.0 - border - 1e-4, geo.scale_y),
+        }
+    }
+
+    /// Moves `k` (heatmap pixels) to the nearest position inside the box.
+    pub fn clamp(&self, k: &mut Keypoint) {
+        k.x = k.x.max(self.min_x).min(self.max_x);
+        k.y = k.y.max(self.min_y).min(self.max_y);
+    }
+}
+
+/// Refines `keypoints` (integer positions in the heatmap `scores` of network input `geo`) in place
+/// with `subpixel`: [`Subpixel::window`] then [`Subpixel::refine_window`] per keypoint (the
+/// libtorch engine gathers the windows on the device and shares the arithmetic).
+fn refine(subpixel: &Subpixel, scores: &[f32], geo: &InputGeometry, keypoints: &mut [Keypoint]) {
+    if !subpixel.applies(geo.valid_width, geo.valid_height) {
+        return;
+    }
+    let mut window = [0f32; MAX_WINDOW];
+    let window = &mut window[..subpixel.window_len()];
+    for k in keypoints {
+        subpixel.window(
+            scores,
+            geo.width,
+            (geo.valid_width, geo.valid_height),
+            (k.x as usize, k.y as usize),
+            window,
+        );
+        let (dx, dy) = subpixel.refine_window(window);
+        k.x += dx;
+        k.y += dy;
     }
 }
 

@@ -19,7 +19,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::Error;
-use crate::postprocess::Keypoint;
 
 /// How keypoint positions are refined below the heatmap's pixel grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,62 +57,112 @@ impl Subpixel {
         }
     }
 
-    /// Refines `keypoints` (integer positions in heatmap pixels of a `width`-wide heatmap whose
-    /// content is `valid_width` x `valid_height`) in place.
-    pub fn refine(
+    /// Heatmap pixels read on each side of a peak: the soft-argmax radius, 1 for the quadratic
+    /// fit (3x3), 0 for none.
+    pub fn window_radius(&self) -> usize {
+        match *self {
+            Subpixel::None => 0,
+            Subpixel::Quadratic => 1,
+            Subpixel::SoftArgmax { radius } => radius as usize,
+        }
+    }
+
+    /// Values per window: `(2 r + 1)²` for `r` = [`Self::window_radius`].
+    pub fn window_len(&self) -> usize {
+        let side = 2 * self.window_radius() + 1;
+        side * side
+    }
+
+    /// Whether a heatmap with `valid_width` x `valid_height` content is refined at all (none is
+    /// below 3x3).
+    pub fn applies(&self, valid_width: usize, valid_height: usize) -> bool {
+        *self != Subpixel::None && valid_width >= 3 && valid_height >= 3
+    }
+
+    /// Copies the `(2r+1)²` heatmap values around `peak` (row-major, `r` =
+    /// [`Self::window_radius`]) into `window`, NaN where the window leaves the valid
+    /// `valid.0` x `valid.1` area. The libtorch engine gathers the same windows on the device.
+    pub fn window(
         &self,
         scores: &[f32],
         width: usize,
-        valid_width: usize,
-        valid_height: usize,
-        keypoints: &mut [Keypoint],
+        valid: (usize, usize),
+        peak: (usize, usize),
+        window: &mut [f32],
     ) {
-        if *self == Subpixel::None || valid_width < 3 || valid_height < 3 {
-            return;
+        let r = self.window_radius() as isize;
+        let side = 2 * r + 1;
+        debug_assert_eq!(window.len(), (side * side) as usize);
+        for dy in -r..=r {
+            for dx in -r..=r {
+                let (x, y) = (peak.0 as isize + dx, peak.1 as isize + dy);
+                let inside = x >= 0 && y >= 0 && (x as usize) < valid.0 && (y as usize) < valid.1;
+                window[((dy + r) * side + dx + r) as usize] = if inside {
+                    scores[y as usize * width + x as usize]
+                } else {
+                    f32::NAN
+                };
+            }
         }
-        let at = |x: usize, y: usize| scores[y * width + x];
-        for k in keypoints {
-            let (x, y) = (k.x as usize, k.y as usize);
-            let (dx, dy) = match *self {
-                Subpixel::None => (0.0, 0.0),
-                Subpixel::SoftArgmax { radius } => {
-                    let r = radius as usize;
-                    let (mut sw, mut sx, mut sy) = (0f32, 0f32, 0f32);
-                    for yy in y.saturating_sub(r)..=(y + r).min(valid_height - 1) {
-                        for xx in x.saturating_sub(r)..=(x + r).min(valid_width - 1) {
-                            let w = at(xx, yy).max(0.0);
-                            sw += w;
-                            sx += w * (xx as f32 - x as f32);
-                            sy += w * (yy as f32 - y as f32);
-                        }
+    }
+
+    /// The offset `(dx, dy)` in heatmap pixels from the peak at the centre of `window` (as
+    /// [`Self::window`] fills it: `(2r+1)²` values, NaN outside the valid area) to the refined
+    /// position. Soft-argmax: the weighted mean offset over the valid values (negative values
+    /// count 0; no weight, no move). Quadratic: see [`Subpixel::Quadratic`], a missing neighbour
+    /// mirrored from the other side; (0, 0) when the fit is refused.
+    pub fn refine_window(&self, window: &[f32]) -> (f32, f32) {
+        let r = self.window_radius();
+        let side = 2 * r + 1;
+        debug_assert_eq!(window.len(), side * side);
+        match *self {
+            Subpixel::None => (0.0, 0.0),
+            Subpixel::SoftArgmax { .. } => {
+                let (mut sw, mut sx, mut sy) = (0f32, 0f32, 0f32);
+                for (i, &v) in window.iter().enumerate() {
+                    if v.is_nan() {
+                        continue;
                     }
-                    if sw > 0.0 {
-                        (sx / sw, sy / sw)
-                    } else {
-                        (0.0, 0.0)
-                    }
+                    let w = v.max(0.0);
+                    sw += w;
+                    sx += w * ((i % side) as f32 - r as f32);
+                    sy += w * ((i / side) as f32 - r as f32);
                 }
-                Subpixel::Quadratic => {
-                    // Mirror at the edges of the valid area (a peak on the edge stays there).
-                    let xm = if x > 0 { x - 1 } else { x + 1 };
-                    let xp = if x + 1 < valid_width { x + 1 } else { x - 1 };
-                    let ym = if y > 0 { y - 1 } else { y + 1 };
-                    let yp = if y + 1 < valid_height { y + 1 } else { y - 1 };
-                    let l = |x: usize, y: usize| at(x, y).max(1e-12).ln();
-                    let c = l(x, y);
-                    let gx = (l(xp, y) - l(xm, y)) / 2.0;
-                    let gy = (l(x, yp) - l(x, ym)) / 2.0;
-                    let hxx = l(xp, y) - 2.0 * c + l(xm, y);
-                    let hyy = l(x, yp) - 2.0 * c + l(x, ym);
-                    let hxy = (l(xp, yp) - l(xp, ym) - l(xm, yp) + l(xm, ym)) / 4.0;
-                    quadratic_offset(gx, gy, hxx, hyy, hxy)
+                if sw > 0.0 {
+                    (sx / sw, sy / sw)
+                } else {
+                    (0.0, 0.0)
                 }
-            };
-            k.x += dx;
-            k.y += dy;
+            }
+            Subpixel::Quadratic => {
+                // 3x3: offsets -1, 0, +1 are indices 0, 1, 2. Mirror at the edges of the valid
+                // area (a peak on the edge stays there).
+                let at = |dx: usize, dy: usize| window[dy * 3 + dx];
+                let (xm, xp) = match (at(0, 1).is_nan(), at(2, 1).is_nan()) {
+                    (false, false) => (0, 2),
+                    (true, _) => (2, 2),
+                    (false, true) => (0, 0),
+                };
+                let (ym, yp) = match (at(1, 0).is_nan(), at(1, 2).is_nan()) {
+                    (false, false) => (0, 2),
+                    (true, _) => (2, 2),
+                    (false, true) => (0, 0),
+                };
+                let l = |dx: usize, dy: usize| at(dx, dy).max(1e-12).ln();
+                let c = l(1, 1);
+                let gx = (l(xp, 1) - l(xm, 1)) / 2.0;
+                let gy = (l(1, yp) - l(1, ym)) / 2.0;
+                let hxx = l(xp, 1) - 2.0 * c + l(xm, 1);
+                let hyy = l(1, yp) - 2.0 * c + l(1, ym);
+                let hxy = (l(xp, yp) - l(xp, ym) - l(xm, yp) + l(xm, ym)) / 4.0;
+                quadratic_offset(gx, gy, hxx, hyy, hxy)
+            }
         }
     }
 }
+
+/// The most values a window has: soft-argmax 9x9.
+pub const MAX_WINDOW: usize = 81;
 
 /// The offset `-H⁻¹ g` to the extremum of `f(d) = g·d + ½ dᵀ H d`, or (0, 0) when it is not a
 /// maximum (H not negative definite) or lies more than half a pixel away along an axis.
@@ -180,10 +229,15 @@ mod tests {
             .collect()
     }
 
+    /// The refined position of the peak at (x, y) of a `w` x `h` heatmap.
     fn refine(s: Subpixel, scores: &[f32], w: usize, h: usize, x: f32, y: f32) -> (f32, f32) {
-        let mut k = [Keypoint { x, y, score: 0.5 }];
-        s.refine(scores, w, w, h, &mut k);
-        (k[0].x, k[0].y)
+        if !s.applies(w, h) {
+            return (x, y);
+        }
+        let mut window = vec![0.0; s.window_len()];
+        s.window(scores, w, (w, h), (x as usize, y as usize), &mut window);
+        let (dx, dy) = s.refine_window(&window);
+        (x + dx, y + dy)
     }
 
     #[test]
@@ -229,6 +283,29 @@ mod tests {
         );
         let (x, y) = refine(Subpixel::SoftArgmax { radius: 2 }, &s, 20, 16, 0.0, 0.0);
         assert!(x > 0.0 && y > 0.0 && x < 1.0 && y < 1.0);
+    }
+
+    #[test]
+    fn windows_are_nan_outside_the_valid_area() {
+        // A 6-wide heatmap with 4x3 valid pixels; the 3x3 window at (3, 0).
+        let scores: Vec<f32> = (0..6 * 4).map(|i| i as f32).collect();
+        let s = Subpixel::SoftArgmax { radius: 1 };
+        assert_eq!((s.window_radius(), s.window_len()), (1, 9));
+        let mut w = [0.0; 9];
+        s.window(&scores, 6, (4, 3), (3, 0), &mut w);
+        let shown: Vec<Option<f32>> = w.iter().map(|v| (!v.is_nan()).then_some(*v)).collect();
+        let (n, v) = (None, Some);
+        assert_eq!(
+            shown,
+            vec![n, n, n, v(2.0), v(3.0), n, v(8.0), v(9.0), n],
+            "row above and column 4 (padding) are outside"
+        );
+        // Soft-argmax over the valid values: weights 2, 3, 8, 9 at offsets (-1|0, 0|1).
+        let (dx, dy) = s.refine_window(&w);
+        assert_eq!((dx, dy), ((-2.0 - 8.0) / 22.0, (8.0 + 9.0) / 22.0));
+        assert_eq!(Subpixel::None.window_len(), 1);
+        assert_eq!(Subpixel::Quadratic.window_radius(), 1);
+        assert!(!Subpixel::Quadratic.applies(2, 40) && Subpixel::Quadratic.applies(3, 3));
     }
 
     #[test]

@@ -13,12 +13,13 @@ use std::f64::consts::PI;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::Detector;
 use crate::Error;
-use crate::detector::{Detections, Detector};
+use crate::detection::Detections;
+use crate::features::Features;
 use crate::geometry::Homography;
 use crate::image_io::OwnedImage;
 use crate::matching::{MatchParams, Matcher};
-use crate::metrics::Features;
 use crate::postprocess::Keypoint;
 use crate::ransac::{RansacParams, find_homography};
 use crate::warp::{Interpolation, warp_gray};

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use superpoint::batching::{BatchPolicy, BatchedDetector};
+use superpoint::batching::BatchPolicy;
 use superpoint::image_io::OwnedImage;
 use superpoint::{Detections, Detector, DetectorConfig, EngineOptions, Error};
 
@@ -118,7 +118,7 @@ fn fixed_batch_sizes_are_checked() {
         batch_size,
         ..Default::default()
     };
-    let err = BatchedDetector::join(
+    let err = Detector::join_batch_group(
         "fixed-b1-2",
         &one,
         &EngineOptions::default(),
@@ -133,7 +133,7 @@ fn fixed_batch_sizes_are_checked() {
             one.display()
         )
     );
-    let mut batched = BatchedDetector::join(
+    let mut batched = Detector::join_batch_group(
         "fixed-b1-1",
         &one,
         &EngineOptions::default(),
@@ -252,6 +252,23 @@ fn non_finite_outputs_are_an_error_naming_the_model_and_the_output() {
             .keypoints
             .is_empty()
     );
+    // A batch group's worker answers its member with the same error.
+    let mut grouped = Detector::join_batch_group(
+        "nan-scores",
+        &nan_scores,
+        &EngineOptions::default(),
+        BatchPolicy {
+            batch_size: 1,
+            ..Default::default()
+        },
+        sized(0, 0),
+    )
+    .unwrap();
+    let mut got = Detections::default();
+    let err = grouped
+        .detect(&image.frame().unwrap(), &mut got)
+        .unwrap_err();
+    assert_eq!(err.to_string(), message(&nan_scores, "scores"));
     // CLI: exit 1, the message, no JSON file (never `null` descriptors, never a silent zero).
     for (model, output) in [(&nan_desc, "descriptors"), (&nan_scores, "scores")] {
         let json = dir.join(format!("{output}.json"));

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
-use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
 
 use gst::glib;
 use gst::prelude::*;
@@ -8,27 +9,22 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 
-use superpoint::batching::{BatchPolicy, BatchedDetector};
-use superpoint::json::FrameRecord;
+use superpoint::batching::BatchPolicy;
 use superpoint::jsonl::JsonLinesWriter;
-use superpoint::onnx::DESCRIPTOR_DIM;
-use superpoint::pixel::row_strides;
 use superpoint::postprocess::{
     DEFAULT_BORDER, DEFAULT_MAX_KEYPOINTS, DEFAULT_NMS_RADIUS, DEFAULT_THRESHOLD,
 };
-use superpoint::{Detections, Detector, EngineOptions, Frame};
+use superpoint::{Detector, EngineOptions};
 
 use super::settings::Settings;
-use super::state::{Backend, State};
-use super::timing::Timing;
+use super::state::State;
 use super::{Provider, Subpixel};
 use crate::default_model;
 use crate::formats::{self, Preference};
-use crate::messages::{KeypointsMessage, MessageDescriptors};
-use crate::meta::{KeypointsData, SuperPointKeypointsMeta};
 use superpoint::scales::Scales;
 
 mod live;
+mod transform;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -42,8 +38,9 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 pub struct SuperPointDetect {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
-    video_info: Mutex<Option<gst_video::VideoInfo>>,
-    timing: Mutex<Timing>,
+    /// `frames-dropped`: frames QoS dropped since the last start (readable after stop, and
+    /// without the state lock).
+    frames_dropped: AtomicU64,
     /// Caps refused this run (too small): their error is posted once, not on every retry of the
     /// negotiation (one per buffer upstream pushes).
     refused_caps: Mutex<Option<gst::Caps>>,
@@ -276,7 +273,7 @@ impl ObjectImpl for SuperPointDetect {
             "batch-group" => s.batch_group.to_value(),
             "batch-size" => s.batch_size.to_value(),
             "max-latency" => s.max_latency_us.to_value(),
-            "frames-dropped" => self.timing.lock().unwrap().dropped.to_value(),
+            "frames-dropped" => self.frames_dropped.load(Ordering::Relaxed).to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -327,7 +324,7 @@ impl BaseTransformImpl for SuperPointDetect {
         };
         let config = settings.detector_config();
         let load = |options: &EngineOptions| match &settings.batch_group {
-            Some(group) => BatchedDetector::join(
+            Some(group) => Detector::join_batch_group(
                 group,
                 &model,
                 options,
@@ -336,9 +333,8 @@ impl BaseTransformImpl for SuperPointDetect {
                     max_latency: Duration::from_micros(settings.max_latency_us as u64),
                 },
                 config,
-            )
-            .map(Backend::Batched),
-            None => Detector::new(&model, options, config).map(|d| Backend::Own(Box::new(d))),
+            ),
+            None => Detector::new(&model, options, config),
         };
         let detector = match load(&options) {
             Err(superpoint::Error::ProviderUnavailable(why)) if settings.provider_fallback => {
@@ -400,14 +396,8 @@ impl BaseTransformImpl for SuperPointDetect {
             })?),
             None => None,
         };
-        *self.state.lock().unwrap() = Some(State {
-            detector,
-            detections: Detections::default(),
-            json,
-            frame_count: 0,
-            rejected: None,
-        });
-        *self.timing.lock().unwrap() = Timing::default();
+        *self.state.lock().unwrap() = Some(State::new(detector, json));
+        self.frames_dropped.store(0, Ordering::Relaxed);
         Ok(())
     }
 
@@ -415,7 +405,6 @@ impl BaseTransformImpl for SuperPointDetect {
         // json-location lines are written whole and flushed per frame: nothing is left to flush,
         // so stopping never fails (a write error was posted when it happened).
         *self.state.lock().unwrap() = None;
-        *self.video_info.lock().unwrap() = None;
         Ok(())
     }
 
@@ -459,9 +448,7 @@ impl BaseTransformImpl for SuperPointDetect {
             info.height(),
             info.format()
         );
-        let (width, height) = (info.width() as usize, info.height() as usize);
-        *self.video_info.lock().unwrap() = Some(info);
-        self.measure_cost(width, height);
+        self.measure_cost(info);
         Ok(())
     }
 
@@ -487,9 +474,11 @@ impl BaseTransformImpl for SuperPointDetect {
             && let gst::QueryViewMut::Latency(q) = query.view_mut()
         {
             let (live, min, max) = q.result();
-            let cost = gst::ClockTime::from_nseconds(
-                self.timing.lock().unwrap().report().as_nanos() as u64,
-            );
+            let reported = match self.state.lock().unwrap().as_mut() {
+                Some(state) => state.timing.report(),
+                None => Duration::ZERO,
+            };
+            let cost = gst::ClockTime::from_nseconds(reported.as_nanos() as u64);
             gst::debug!(
                 CAT,
                 imp = self,
@@ -501,160 +490,6 @@ impl BaseTransformImpl for SuperPointDetect {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().unwrap().clone();
-        self.apply_settings(&settings)?;
-        let Some(info) = self.video_info.lock().unwrap().clone() else {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Negotiation,
-                ("no caps before the first buffer")
-            );
-            return Err(gst::FlowError::NotNegotiated);
-        };
-        let mut state_guard = self.state.lock().unwrap();
-        let Some(state) = state_guard.as_mut() else {
-            gst::element_imp_error!(self, gst::CoreError::StateChange, ("not started"));
-            return Err(gst::FlowError::Flushing);
-        };
-        {
-            let frame =
-                gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).map_err(|_| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Decode,
-                        ("cannot map the video frame")
-                    );
-                    gst::FlowError::Error
-                })?;
-            let layout = formats::layout_of(frame.format()).ok_or(gst::FlowError::NotNegotiated)?;
-            // The stride and offset of the mapped frame come from the buffer's GstVideoMeta when
-            // it has one (decoders, cameras, rawvideoparse), else from the caps.
-            let stride = match row_strides(&frame.plane_stride()[..1], "superpointdetect") {
-                Ok(strides) => strides[0],
-                Err(e) => {
-                    gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
-                    return Err(gst::FlowError::NotSupported);
-                }
-            };
-            let plane = frame.plane_data(0).map_err(|_| {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Decode,
-                    ("cannot read the first plane of the video frame")
-                );
-                gst::FlowError::Error
-            })?;
-            let started = Instant::now();
-            let input = Frame::new(
-                plane,
-                frame.width() as usize,
-                frame.height() as usize,
-                stride,
-                layout,
-            )
-            .and_then(|f| state.detector.detect(&f, &mut state.detections));
-            if self.timing.lock().unwrap().record(started.elapsed()) {
-                // Slower than the latency last reported: let the pipeline ask again.
-                let _ = self
-                    .obj()
-                    .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
-            }
-            if let Err(e) = input {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Failed,
-                    ("detection failed: {}", e)
-                );
-                return Err(gst::FlowError::Error);
-            }
-        }
-        let det = &state.detections;
-        gst::trace!(CAT, imp = self, "{} keypoints", det.keypoints.len());
-        let model_id = state.detector.model_info().model_id.clone();
-        let data = Arc::new(KeypointsData {
-            width: det.width,
-            height: det.height,
-            keypoints: det.keypoints.clone(),
-            descriptors: det.descriptors.clone(),
-            model_id,
-            scales: det.scales.clone(),
-        });
-        let frame_no = state.frame_count;
-        state.frame_count += 1;
-        let pts = buf.pts();
-        if state.json.as_ref().is_some_and(|w| !w.stopped()) {
-            let record = FrameRecord::new(frame_no, pts.map(|t| t.nseconds()), &data, None, false);
-            if let Err(e) = state.write_json(&record) {
-                drop(state_guard);
-                self.post_error_message(e);
-                return Err(gst::FlowError::Error);
-            }
-        }
-        drop(state_guard);
-        if settings.post_messages {
-            let msg = KeypointsMessage {
-                pts,
-                frame: frame_no,
-                keypoints: data.keypoints.clone(),
-                descriptors: (settings.message_descriptors && !data.descriptors.is_empty()).then(
-                    || MessageDescriptors {
-                        size: DESCRIPTOR_DIM as u32,
-                        data: data.descriptors.clone(),
-                    },
-                ),
-                scales: data.scales.clone(),
-            };
-            let _ = self.obj().post_message(
-                gst::message::Element::builder(msg.to_structure())
-                    .src(&*self.obj())
-                    .build(),
-            );
-        }
-        SuperPointKeypointsMeta::add(buf, data);
-        Ok(gst::FlowSuccess::Ok)
-    }
-}
-
-impl SuperPointDetect {
-    /// Brings the detector to the settings before a frame. Settings changed while playing that
-    /// are not valid together (e.g. inference-width set, inference-height not yet) leave the last
-    /// valid configuration in place: one warning per rejected configuration, the stream goes on.
-    fn apply_settings(&self, settings: &Settings) -> Result<(), gst::FlowError> {
-        let wanted = settings.detector_config();
-        let warning = {
-            let mut guard = self.state.lock().unwrap();
-            let Some(state) = guard.as_mut() else {
-                return Ok(());
-            };
-            if *state.detector.config() == wanted || state.rejected == Some(wanted) {
-                return Ok(());
-            }
-            let kept = *state.detector.config();
-            match state.detector.set_config(wanted) {
-                Ok(()) => {
-                    state.rejected = None;
-                    gst::info!(CAT, imp = self, "settings applied: {:?}", wanted);
-                    None
-                }
-                Err(e) => {
-                    state.rejected = Some(wanted);
-                    Some(format!(
-                        "ignoring the new settings until they are valid, keeping the last valid ones (inference {}x{}, threshold {}, nms-radius {}, border {}, max-keypoints {}, descriptors {}): {}",
-                        kept.inference_width,
-                        kept.inference_height,
-                        kept.post.threshold,
-                        kept.post.nms_radius,
-                        kept.post.border,
-                        kept.post.max_keypoints,
-                        kept.descriptors,
-                        e
-                    ))
-                }
-            }
-        };
-        if let Some(w) = warning {
-            gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", w));
-        }
-        Ok(())
+        self.process(buf)
     }
 }

@@ -60,7 +60,23 @@ impl Default for Settings {
     }
 }
 
+/// The settings a frame needs, taken per frame without cloning [`Settings`]' strings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct FrameSettings {
+    pub(super) detector: DetectorConfig,
+    pub(super) post_messages: bool,
+    pub(super) message_descriptors: bool,
+}
+
 impl Settings {
+    pub(super) fn per_frame(&self) -> FrameSettings {
+        FrameSettings {
+            detector: self.detector_config(),
+            post_messages: self.post_messages,
+            message_descriptors: self.message_descriptors,
+        }
+    }
+
     pub(super) fn detector_config(&self) -> DetectorConfig {
         DetectorConfig {
             post: PostParams {

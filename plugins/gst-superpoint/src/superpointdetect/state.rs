@@ -1,66 +1,26 @@
-//! The running state of `superpointdetect`: the detector (own or shared with a batching group)
-//! and the `json-location` writer.
+//! The running state of `superpointdetect`, made on start: the detector (own model instance or a
+//! share of a batching group's), the negotiated video info, the live-stream timing and the
+//! `json-location` writer.
 
 use std::fs::File;
 
-use superpoint::batching::BatchedDetector;
 use superpoint::json::FrameRecord;
 use superpoint::jsonl::JsonLinesWriter;
-use superpoint::{Detections, Detector, DetectorConfig, Frame};
+use superpoint::{Detections, Detector, DetectorConfig};
 
-/// The element's own model instance, or a share of a batching group's.
-pub(super) enum Backend {
-    Own(Box<Detector>),
-    Batched(BatchedDetector),
-}
-
-impl Backend {
-    pub(super) fn config(&self) -> &DetectorConfig {
-        match self {
-            Backend::Own(d) => d.config(),
-            Backend::Batched(d) => d.config(),
-        }
-    }
-
-    /// Set when frames are resized to the model's fixed input size: say so once, at start.
-    pub(super) fn input_note(&self) -> Option<String> {
-        match self {
-            Backend::Own(d) => d.input_note(),
-            Backend::Batched(d) => d.input_note(),
-        }
-    }
-
-    pub(super) fn set_config(&mut self, config: DetectorConfig) -> Result<(), superpoint::Error> {
-        match self {
-            Backend::Own(d) => d.set_config(config),
-            Backend::Batched(d) => d.set_config(config),
-        }
-    }
-
-    pub(super) fn detect(
-        &mut self,
-        frame: &Frame<'_>,
-        out: &mut Detections,
-    ) -> Result<(), superpoint::Error> {
-        match self {
-            Backend::Own(d) => d.detect(frame, out),
-            Backend::Batched(d) => d.detect(frame, out),
-        }
-    }
-
-    pub(super) fn model_info(&self) -> &superpoint::onnx::ModelInfo {
-        match self {
-            Backend::Own(d) => d.model_info(),
-            Backend::Batched(d) => d.model_info(),
-        }
-    }
-}
+use super::timing::Timing;
 
 pub(super) struct State {
-    pub(super) detector: Backend,
+    /// The element's own model instance, or a share of a batching group's.
+    pub(super) detector: Detector,
     pub(super) detections: Detections,
+    /// The negotiated caps (`None` until `set_caps`).
+    pub(super) video_info: Option<gst_video::VideoInfo>,
+    /// Measured per-frame cost and QoS drops.
+    pub(super) timing: Timing,
     /// `json-location`: each line whole or not at all, flushed per frame.
     pub(super) json: Option<JsonLinesWriter<File>>,
+    /// Number of the next frame (frames QoS dropped keep theirs).
     pub(super) frame_count: u64,
     /// The last configuration asked for while playing that was invalid (warned about once; the
     /// detector keeps its last valid one until the settings change again).
@@ -68,6 +28,58 @@ pub(super) struct State {
 }
 
 impl State {
+    /// A state for a started `detector`, writing JSON Lines to `json`.
+    pub(super) fn new(detector: Detector, json: Option<JsonLinesWriter<File>>) -> Self {
+        State {
+            detector,
+            detections: Detections::default(),
+            video_info: None,
+            timing: Timing::default(),
+            json,
+            frame_count: 0,
+            rejected: None,
+        }
+    }
+
+    /// The number for the next frame.
+    pub(super) fn next_frame(&mut self) -> u64 {
+        let n = self.frame_count;
+        self.frame_count += 1;
+        n
+    }
+
+    /// Brings the detector to `wanted` before a frame. A configuration that is not valid (e.g.
+    /// inference-width set, inference-height not yet) leaves the last valid one in place and
+    /// returns the warning to post, once per rejected configuration; the stream goes on.
+    pub(super) fn apply_config(&mut self, wanted: DetectorConfig) -> Apply {
+        if *self.detector.config() == wanted || self.rejected == Some(wanted) {
+            return Apply::Unchanged;
+        }
+        let kept = *self.detector.config();
+        match self.detector.set_config(wanted) {
+            Ok(()) => {
+                self.rejected = None;
+                Apply::Applied
+            }
+            Err(e) => {
+                self.rejected = Some(wanted);
+                Apply::Rejected(format!(
+                    "ignoring the new settings until they are valid, keeping the last valid ones (inference {}x{}, threshold {}, nms-radius {}, border {}, max-keypoints {}, subpixel {}, scales {}, descriptors {}): {}",
+                    kept.inference_width,
+                    kept.inference_height,
+                    kept.post.threshold,
+                    kept.post.nms_radius,
+                    kept.post.border,
+                    kept.post.max_keypoints,
+                    kept.post.subpixel,
+                    kept.scales,
+                    kept.descriptors,
+                    e
+                ))
+            }
+        }
+    }
+
     /// With `json-location`, writes `record` as one JSON line, flushed to the file: a killed
     /// process loses at most the frame in flight. The first failure is returned (the caller posts
     /// it); the writer then stops, and nothing is left buffered for `stop()` to fail on.
@@ -79,4 +91,15 @@ impl State {
             .map(|_| ())
             .map_err(|e| gst::error_msg!(gst::ResourceError::Write, ("json-location: {}", e)))
     }
+}
+
+/// What [`State::apply_config`] did.
+#[derive(Debug, PartialEq)]
+pub(super) enum Apply {
+    /// The detector already runs the wanted configuration (or it was rejected before).
+    Unchanged,
+    /// The detector now runs the wanted configuration.
+    Applied,
+    /// Not valid: the last valid configuration stays; the warning to post.
+    Rejected(String),
 }

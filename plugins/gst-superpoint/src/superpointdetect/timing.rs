@@ -1,5 +1,6 @@
 //! Live-stream timing of `superpointdetect`: the measured per-frame cost it adds to the latency
-//! query, and the late frames QoS drops (counted, warned about once).
+//! query, and the one warning about late frames QoS drops (the element counts them in
+//! `frames-dropped`).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -10,15 +11,13 @@ const WINDOW: usize = 16;
 /// A new cost this much above the reported one (ratio) makes the element post a latency message.
 const REPORT_RATIO: f64 = 1.25;
 
-/// Per-frame cost and QoS drops of one running element (reset on start).
+/// Per-frame cost and QoS warning of one running element (made on start).
 #[derive(Debug, Default)]
 pub(super) struct Timing {
     /// Wall time of the last [`WINDOW`] detections (map, network, post-processing), newest last.
     recent: VecDeque<Duration>,
     /// The cost the last latency query was answered with.
     reported: Option<Duration>,
-    /// Frames QoS dropped (already late on arrival) since start.
-    pub(super) dropped: u64,
     /// Whether the one "slower than the stream" warning was posted.
     warned: bool,
 }
@@ -49,9 +48,8 @@ impl Timing {
         cost
     }
 
-    /// Counts one frame dropped by QoS. Returns true the first time only: the caller warns once.
+    /// Notes one frame dropped by QoS. Returns true the first time only: the caller warns once.
     pub(super) fn drop_frame(&mut self) -> bool {
-        self.dropped += 1;
         !std::mem::replace(&mut self.warned, true)
     }
 }
@@ -91,11 +89,10 @@ mod tests {
     }
 
     #[test]
-    fn drops_are_counted_and_warned_about_once() {
+    fn drops_are_warned_about_once() {
         let mut t = Timing::default();
         assert!(t.drop_frame());
         assert!(!t.drop_frame());
         assert!(!t.drop_frame());
-        assert_eq!(t.dropped, 3);
     }
 }

@@ -4,11 +4,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::dataset::Sequence;
+use crate::Detector;
 use crate::Error;
-use crate::detector::{Detections, Detector};
+use crate::detection::Detections;
+use crate::features::Features;
 use crate::image_io::OwnedImage;
 use crate::json::DetectionFile;
-use crate::metrics::Features;
 use crate::views::{ReferenceView, ViewParams, describe_views};
 
 /// Where the features of each image come from.

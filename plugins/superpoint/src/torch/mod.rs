@@ -6,13 +6,20 @@
 //! (the network's convolutions and softmax are computed by other kernels): same weights (read from
 //! the same ONNX file), same input conversion, and post-processing with the host's conventions
 //! (see [`post`]): threshold, greedy NMS computed with max-pools, border in frame pixels, top-k
-//! with the same order, bilinear descriptor sampling and L2 normalisation.
+//! with the same order, sub-pixel refinement, bilinear descriptor sampling and L2 normalisation.
 //!
 //! Per batch: the frames' luma planes are copied into a reused (pinned, on CUDA) uint8 staging
 //! tensor and uploaded; RGB-family frames and resized inputs are converted on the host as for ONNX
 //! Runtime ([`Frame::fill_input`]) and uploaded as float32. Only the kept keypoints (score, index)
 //! and their descriptors come back, packed into one reused (pinned) float32 buffer, with two
-//! small synchronisations before (NMS rounds and the keypoint counts).
+//! small synchronisations before (NMS rounds and the keypoint counts). With sub-pixel refinement
+//! (`PostParams::subpixel`, default soft-argmax 5x5) the keypoints come back with their heatmap
+//! windows instead of descriptors, are refined on the host by the arithmetic ONNX Runtime's path
+//! uses ([`Subpixel::refine_window`]) and clamped to the border box, and the refined positions go
+//! up for the descriptors to be sampled there (one more copy each way).
+//!
+//! The engine plugs into [`Detector`](crate::Detector) and batch groups through its
+//! [`InferenceBackend`](crate::InferenceBackend) implementation (in [`crate::backend`]).
 //!
 //! [`TorchDetector::from_engine_options`] maps `provider=cuda` to CUDA device `device_id` and
 //! reports [`Error::ProviderUnavailable`] when libtorch has no usable CUDA device, so callers fall
@@ -31,11 +38,12 @@ use std::path::{Path, PathBuf};
 
 use tch::{Device, Kind, Tensor};
 
-use crate::detector::{Detections, DetectorConfig};
+use crate::detection::{Detections, DetectorConfig, to_frame};
 use crate::engine::{EngineOptions, Provider};
 use crate::frame::{Frame, InputGeometry};
 use crate::onnx::{DESCRIPTOR_DIM, ModelInfo, SuperPointWeights};
-use crate::postprocess::Keypoint;
+use crate::postprocess::{BorderBox, Keypoint};
+use crate::subpixel::Subpixel;
 use crate::{Error, MIN_FRAME_SIDE};
 
 use net::{Network, torch_error};
@@ -147,7 +155,13 @@ pub struct TorchDetector {
     results: Option<Tensor>,
     /// int64 `[capacity]` buffer receiving the per-image counts.
     counts: Option<Tensor>,
+    /// float32 `[capacity]` staging buffer for refined positions going up (pinned on CUDA).
+    positions: Option<Tensor>,
+    /// float32 `[capacity]` buffer receiving descriptors sampled at refined positions (pinned).
+    refined: Option<Tensor>,
     input: Vec<f32>,
+    /// `[N * k]` kept keypoints in network pixels (refined), image after image.
+    keypoints: Vec<Keypoint>,
 }
 
 impl std::fmt::Debug for TorchDetector {
@@ -202,7 +216,10 @@ impl TorchDetector {
             staging_f32: None,
             results: None,
             counts: None,
+            positions: None,
+            refined: None,
             input: Vec::new(),
+            keypoints: Vec::new(),
         };
         detector.check_descriptors(&config)?;
         Ok(detector)
@@ -264,6 +281,19 @@ impl TorchDetector {
         frames: &[Frame<'_>],
         outs: &mut [Detections],
     ) -> Result<(), Error> {
+        let config = self.config;
+        self.detect_frames_with(frames, &config, outs)
+    }
+
+    /// [`Self::detect_batch`] with `config` instead of the detector's own.
+    pub(crate) fn detect_frames_with(
+        &mut self,
+        frames: &[Frame<'_>],
+        config: &DetectorConfig,
+        outs: &mut [Detections],
+    ) -> Result<(), Error> {
+        config.validate()?;
+        self.check_descriptors(config)?;
         if frames.len() != outs.len() {
             return Err(Error::Input(format!(
                 "{} frames but {} outputs",
@@ -287,21 +317,20 @@ impl TorchDetector {
                 size.0, size.1
             )));
         }
-        let geo = first.geometry((self.config.inference_width, self.config.inference_height));
+        let geo = first.geometry(config.inference_size());
         check_size(&geo)?;
-        let config = self.config;
         guard(|| {
             let input = self.upload(frames, &geo)?;
-            self.run(input, &geo, size, &config, outs)
+            self.run(input, &geo, size, config, outs)
         })?
     }
 
     /// Detects keypoints in already converted network inputs (`inputs[i]`: `geo.height` x
     /// `geo.width` float32 values in [0, 1], as [`Frame::fill_input`] makes them) of frames of
-    /// `frame_size` pixels, with `config` instead of the detector's own (for batching groups whose
-    /// streams have their own settings), writing `outs[i]`. Errors as [`Self::detect_batch`], and
-    /// when an input has the wrong length or `config` asks descriptors of a detector-only model.
-    pub fn detect_inputs(
+    /// `frame_size` pixels, with `config` instead of the detector's own, writing `outs[i]`.
+    /// Errors as [`Self::detect_batch`], and when an input has the wrong length or `config` asks
+    /// descriptors of a detector-only model.
+    pub(crate) fn detect_converted(
         &mut self,
         inputs: &[&[f32]],
         geo: &InputGeometry,
@@ -386,6 +415,12 @@ impl TorchDetector {
     }
 
     /// Network, post-processing and the copy back for `input` `[N, 1, H, W]` on the device.
+    ///
+    /// Without sub-pixel refinement one copy brings back per kept keypoint its score, heatmap
+    /// index and descriptor. With it, the first copy brings the score, the index and the
+    /// `(2r+1)²` heatmap window around the peak ([`post::windows`]); the host refines with the
+    /// same [`Subpixel::refine_window`] as the ONNX Runtime path and clamps to the border box,
+    /// then the refined positions go up and their descriptors come back (a second copy).
     fn run(
         &mut self,
         input: Tensor,
@@ -415,22 +450,32 @@ impl TorchDetector {
             .iter()
             .map(|&c| c as usize)
             .collect();
+        let subpixel = config.post.subpixel;
+        let refine = subpixel.applies(geo.valid_width, geo.valid_height);
         let width = geo.width as i64;
-        let stride = if config.descriptors {
-            2 + DESCRIPTOR_DIM
-        } else {
-            2
+        let dense = net.descriptors.as_ref();
+        // What follows score and index in each packed row.
+        let extra = match (refine, dense) {
+            (true, _) => subpixel.window_len(),
+            (false, Some(_)) => DESCRIPTOR_DIM,
+            (false, None) => 0,
         };
+        let stride = 2 + extra;
         let total = n * k * stride;
         if k > 0 {
             let mut parts = vec![
                 sel.scores.unsqueeze(2),
                 sel.index.to_kind(Kind::Float).unsqueeze(2),
             ];
-            if let Some(dense) = &net.descriptors {
+            if refine {
+                let r = subpixel.window_radius() as i64;
                 parts.push(tch::no_grad(|| {
-                    post::sample_descriptors(dense, &sel.index, width)
+                    post::windows(&net.scores, &sel.index, geo, r)
                 }));
+            } else if let Some(dense) = dense {
+                let x = sel.index.remainder(width).to_kind(Kind::Float);
+                let y = sel.index.floor_divide_scalar(width).to_kind(Kind::Float);
+                parts.push(tch::no_grad(|| post::sample_descriptors(dense, &x, &y)));
             }
             let packed = Tensor::cat(&parts, 2).reshape([-1]);
             let host = staging(&mut self.results, total, Kind::Float, self.device)?;
@@ -442,22 +487,71 @@ impl TorchDetector {
             Some(t) if total > 0 => host_slice_mut::<f32>(t, total),
             _ => &[],
         };
-        for (i, out) in outs.iter_mut().enumerate() {
-            out.width = frame_size.0 as u32;
-            out.height = frame_size.1 as u32;
-            out.keypoints.clear();
-            out.descriptors.clear();
-            for j in 0..counts[i] {
+        // Kept keypoints in network pixels, refined and clamped as on the host.
+        let bounds = BorderBox::new(geo, frame_size, config.post.border);
+        self.keypoints.clear();
+        for (i, &count) in counts.iter().enumerate() {
+            for j in 0..k {
                 let row = &data[(i * k + j) * stride..(i * k + j + 1) * stride];
                 let idx = row[1] as usize;
-                let (x, y) = geo.to_frame((idx % geo.width) as f32, (idx / geo.width) as f32);
-                out.keypoints.push(Keypoint {
-                    x,
-                    y,
+                let mut kp = Keypoint {
+                    x: (idx % geo.width) as f32,
+                    y: (idx / geo.width) as f32,
                     score: row[0],
-                });
+                };
+                if j < count && subpixel != Subpixel::None {
+                    if refine {
+                        let (dx, dy) = subpixel.refine_window(&row[2..]);
+                        kp.x += dx;
+                        kp.y += dy;
+                    }
+                    bounds.clamp(&mut kp);
+                }
+                self.keypoints.push(kp);
+            }
+        }
+        // Descriptors at the refined positions: up, sampled, back.
+        let refined_len = match dense {
+            Some(dense) if refine && k > 0 => {
+                let len = n * k * 2;
+                let up = staging(&mut self.positions, len, Kind::Float, self.device)?;
+                let dst = host_slice_mut::<f32>(&up, len);
+                for (d, kp) in dst.chunks_exact_mut(2).zip(&self.keypoints) {
+                    d[0] = kp.x;
+                    d[1] = kp.y;
+                }
+                let pos = up
+                    .narrow(0, 0, len as i64)
+                    .view([n as i64, k as i64, 2])
+                    .to_device_(self.device, Kind::Float, true, false);
+                let sampled = tch::no_grad(|| {
+                    post::sample_descriptors(dense, &pos.select(2, 0), &pos.select(2, 1))
+                })
+                .reshape([-1]);
+                let len = n * k * DESCRIPTOR_DIM;
+                let back = staging(&mut self.refined, len, Kind::Float, self.device)?;
+                back.narrow(0, 0, len as i64)
+                    .f_copy_(&sampled)
+                    .map_err(torch_error)?;
+                len
+            }
+            _ => 0,
+        };
+        let refined: &[f32] = match &self.refined {
+            Some(t) if refined_len > 0 => host_slice_mut::<f32>(t, refined_len),
+            _ => &[],
+        };
+        for (i, out) in outs.iter_mut().enumerate() {
+            out.reset(frame_size);
+            for j in 0..counts[i] {
+                let at = i * k + j;
+                out.keypoints.push(to_frame(geo, &self.keypoints[at]));
                 if config.descriptors {
-                    out.descriptors.extend_from_slice(&row[2..]);
+                    out.descriptors.extend_from_slice(if refine {
+                        &refined[at * DESCRIPTOR_DIM..(at + 1) * DESCRIPTOR_DIM]
+                    } else {
+                        &data[at * stride + 2..(at + 1) * stride]
+                    });
                 }
             }
         }

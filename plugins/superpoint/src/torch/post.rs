@@ -17,10 +17,13 @@
 //!   suppresses its neighbours when it is itself dropped for the border, as on the host.
 //! - **Top-k** by key, then bilinear descriptor sampling at `(x - 3.5) / 8` on the cell grid
 //!   (clamped) and L2 normalisation.
+//! - **Sub-pixel**: [`windows`] gathers the heatmap window around each kept peak (NaN outside the
+//!   valid region) for the host's [`Subpixel::refine_window`](crate::subpixel::Subpixel::refine_window);
+//!   [`sample_descriptors`] takes the refined positions.
 
 use tch::{Device, Kind, Tensor};
 
-use crate::detector::DetectorConfig;
+use crate::detection::DetectorConfig;
 use crate::frame::InputGeometry;
 use crate::onnx::{CELL, DESCRIPTOR_DIM};
 
@@ -219,17 +222,45 @@ fn greedy_nms(keys: &Tensor, rx: i64, ry: i64) -> Tensor {
     kept
 }
 
-/// Samples `dense` `[N, 256, Hc, Wc]` (unit-norm cells) bilinearly at the network-input pixels
-/// `index` `[N, k]` (`y * W + x`), as [`crate::postprocess::sample_descriptors`] does, and
-/// L2-normalises: returns `[N, k, 256]`.
-pub(super) fn sample_descriptors(dense: &Tensor, index: &Tensor, width: i64) -> Tensor {
+/// The `(2r+1)²` heatmap values around each peak `index` `[N, k]` (`y * W + x`) of `scores`
+/// `[N, H, W]`, row-major, NaN where the window leaves the valid area of `geo`: `[N, k, (2r+1)²]`,
+/// the windows [`Subpixel::window`](crate::subpixel::Subpixel::window) makes on the host.
+pub(super) fn windows(scores: &Tensor, index: &Tensor, geo: &InputGeometry, radius: i64) -> Tensor {
+    let size = scores.size();
+    let (n, h, w) = (size[0], size[1], size[2]);
+    let k = index.size()[1];
+    let device = scores.device();
+    let side = 2 * radius + 1;
+    let offsets = Tensor::arange(side, (Kind::Int64, device)) - radius;
+    let dx = offsets.repeat([side]).view([1, 1, side * side]);
+    let dy = offsets
+        .repeat_interleave_self_int(side, 0, None::<i64>)
+        .view([1, 1, side * side]);
+    let xx = index.remainder(w).unsqueeze(2) + dx;
+    let yy = index.floor_divide_scalar(w).unsqueeze(2) + dy;
+    let inside = xx
+        .ge(0)
+        .logical_and(&xx.lt(geo.valid_width as i64))
+        .logical_and(&yy.ge(0))
+        .logical_and(&yy.lt(geo.valid_height as i64));
+    let flat = yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1);
+    let values = scores
+        .flatten(1, 2)
+        .gather(1, &flat.view([n, k * side * side]), false)
+        .view([n, k, side * side]);
+    let nan = Tensor::full([1], f64::NAN, (Kind::Float, device));
+    values.where_self(&inside, &nan)
+}
+
+/// Samples `dense` `[N, 256, Hc, Wc]` (unit-norm cells) bilinearly at the network-input pixel
+/// positions `x`, `y` (float32 `[N, k]`), as [`crate::postprocess::sample_descriptors`] does,
+/// and L2-normalises: returns `[N, k, 256]`.
+pub(super) fn sample_descriptors(dense: &Tensor, x: &Tensor, y: &Tensor) -> Tensor {
     let size = dense.size();
     let (n, hc, wc) = (size[0], size[2], size[3]);
-    let k = index.size()[1];
+    let k = x.size()[1];
     let half = (CELL as f32 - 1.0) / 2.0;
     let cell = CELL as f64;
-    let x = index.remainder(width).to_kind(Kind::Float);
-    let y = index.floor_divide_scalar(width).to_kind(Kind::Float);
     let u = ((x - half as f64) / cell).clamp(0.0, (wc - 1) as f64);
     let v = ((y - half as f64) / cell).clamp(0.0, (hc - 1) as f64);
     let (u0, v0) = (u.floor(), v.floor());
@@ -260,7 +291,8 @@ mod tests {
     //! (positions, scores, order), with plateaus of equal scores, chains of suppression, resized
     //! geometries and padding.
     use super::*;
-    use crate::postprocess::{self, KeypointScratch, PostParams};
+    use crate::postprocess::{self, BorderBox, Keypoint, KeypointScratch, PostParams};
+    use crate::subpixel::Subpixel;
     use rand::{Rng, SeedableRng};
 
     fn geo(w: usize, h: usize, vw: usize, vh: usize, sx: f32, sy: f32) -> InputGeometry {
@@ -309,10 +341,32 @@ mod tests {
         let count = i64::try_from(sel.counts.get(0)).unwrap() as usize;
         let index: Vec<i64> = Vec::try_from(sel.index.get(0)).unwrap();
         let score: Vec<f32> = Vec::try_from(sel.scores.get(0)).unwrap();
+        let sub = p.subpixel;
+        let windows: Vec<f32> = if sub.applies(g.valid_width, g.valid_height) && sel.k > 0 {
+            let r = sub.window_radius() as i64;
+            Vec::try_from(windows(&t, &sel.index, g, r).reshape([-1])).unwrap()
+        } else {
+            Vec::new()
+        };
+        let bounds = BorderBox::new(g, frame, p.border);
         let device: Vec<(f32, f32, f32)> = (0..count)
             .map(|i| {
                 let idx = index[i] as usize;
-                ((idx % g.width) as f32, (idx / g.width) as f32, score[i])
+                let mut k = Keypoint {
+                    x: (idx % g.width) as f32,
+                    y: (idx / g.width) as f32,
+                    score: score[i],
+                };
+                if sub != Subpixel::None {
+                    if !windows.is_empty() {
+                        let len = sub.window_len();
+                        let (dx, dy) = sub.refine_window(&windows[i * len..(i + 1) * len]);
+                        k.x += dx;
+                        k.y += dy;
+                    }
+                    bounds.clamp(&mut k);
+                }
+                (k.x, k.y, k.score)
             })
             .collect();
         let host: Vec<(f32, f32, f32)> = host.iter().map(|k| (k.x, k.y, k.score)).collect();
@@ -321,6 +375,8 @@ mod tests {
 
     #[test]
     fn device_keypoints_equal_the_hosts() {
+        // Integer peaks, and every sub-pixel refinement on windows gathered on the device (with
+        // border 0 the windows of peaks at the frame edge leave the valid area).
         let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
         let cases = [
             (geo(64, 48, 64, 48, 1.0, 1.0), (64, 48)),
@@ -332,14 +388,22 @@ mod tests {
             for (radius, border, max) in [(4, 4, 1000), (1, 0, 0), (0, 4, 50), (3, 2, 25)] {
                 for threshold in [0.015f32, 0.2] {
                     let s = heatmap(&mut rng, g.width, g.height);
-                    let p = PostParams {
-                        threshold,
-                        nms_radius: radius,
-                        border,
-                        max_keypoints: max,
-                        subpixel: crate::subpixel::Subpixel::None,
-                    };
-                    compare(&s, &g, frame, p);
+                    for subpixel in [
+                        Subpixel::None,
+                        Subpixel::Quadratic,
+                        Subpixel::SoftArgmax { radius: 1 },
+                        Subpixel::SoftArgmax { radius: 2 },
+                        Subpixel::SoftArgmax { radius: 4 },
+                    ] {
+                        let p = PostParams {
+                            threshold,
+                            nms_radius: radius,
+                            border,
+                            max_keypoints: max,
+                            subpixel,
+                        };
+                        compare(&s, &g, frame, p);
+                    }
                 }
             }
         }
@@ -347,28 +411,33 @@ mod tests {
 
     #[test]
     fn device_sampling_equals_the_hosts() {
+        // At integer and sub-pixel positions, inside and beyond the outer cell centres.
         let mut rng = rand_pcg::Pcg64::seed_from_u64(5);
         let (hc, wc, w) = (6usize, 8usize, 64usize);
         let dense: Vec<f32> = (0..DESCRIPTOR_DIM * hc * wc)
             .map(|_| rng.random::<f32>() - 0.5)
             .collect();
-        let index: Vec<i64> = (0..40)
-            .map(|_| rng.random_range(0..(w * hc * 8) as i64))
+        let positions: Vec<(f32, f32)> = (0..40)
+            .map(|i| {
+                let (x, y) = (
+                    rng.random_range(0..w) as f32,
+                    rng.random_range(0..hc * 8) as f32,
+                );
+                if i % 2 == 0 {
+                    (x, y)
+                } else {
+                    (x + rng.random::<f32>() - 0.5, y + rng.random::<f32>() - 0.5)
+                }
+            })
             .collect();
         let mut host = Vec::new();
-        postprocess::sample_descriptors(
-            &dense,
-            hc,
-            wc,
-            index
-                .iter()
-                .map(|&i| ((i as usize % w) as f32, (i as usize / w) as f32)),
-            &mut host,
-        );
+        postprocess::sample_descriptors(&dense, hc, wc, positions.iter().copied(), &mut host);
         let d = Tensor::from_slice(&dense).view([1, DESCRIPTOR_DIM as i64, hc as i64, wc as i64]);
-        let i = Tensor::from_slice(&index).view([1, -1]);
-        let out: Vec<f32> =
-            Vec::try_from(sample_descriptors(&d, &i, w as i64).reshape([-1])).unwrap();
+        let xs: Vec<f32> = positions.iter().map(|p| p.0).collect();
+        let ys: Vec<f32> = positions.iter().map(|p| p.1).collect();
+        let x = Tensor::from_slice(&xs).view([1, -1]);
+        let y = Tensor::from_slice(&ys).view([1, -1]);
+        let out: Vec<f32> = Vec::try_from(sample_descriptors(&d, &x, &y).reshape([-1])).unwrap();
         assert_eq!(out.len(), host.len());
         let worst = out
             .iter()

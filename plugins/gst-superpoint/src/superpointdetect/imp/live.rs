@@ -1,6 +1,7 @@
 //! Live streams: the detection cost measured when caps arrive (the latency query needs it before
 //! the first frame), and the frames QoS drops (counted, one warning).
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use gst::prelude::*;
@@ -10,22 +11,25 @@ use superpoint::{Frame, PixelLayout};
 use super::{CAT, SuperPointDetect};
 
 impl SuperPointDetect {
-    /// Times one detection on a blank `width` x `height` frame when caps arrive, so that the
-    /// first latency query (live pipelines ask before the first frame) gets a measured cost.
-    pub(super) fn measure_cost(&self, width: usize, height: usize) {
+    /// Keeps the negotiated `info` and times one detection on a blank frame of its size, so
+    /// that the first latency query (live pipelines ask before the first frame) gets a measured
+    /// cost.
+    pub(super) fn measure_cost(&self, info: gst_video::VideoInfo) {
+        let (width, height) = (info.width() as usize, info.height() as usize);
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
             return;
         };
+        state.video_info = Some(info);
         let blank = vec![0u8; width * height];
         let started = Instant::now();
         let measured = Frame::new(&blank, width, height, width, PixelLayout::Gray)
             .and_then(|f| state.detector.detect(&f, &mut state.detections));
         let cost = started.elapsed();
-        drop(guard);
         // A failure here shows again, as an error, on the first real frame.
         if measured.is_ok() {
-            self.timing.lock().unwrap().record(cost);
+            state.timing.record(cost);
+            drop(guard);
             gst::debug!(CAT, imp = self, "{width}x{height}: {cost:?} per frame");
         }
     }
@@ -33,12 +37,18 @@ impl SuperPointDetect {
     /// Counts a frame QoS dropped (its number stays taken, so frame numbers show the gap) and
     /// warns the first time.
     pub(super) fn frame_dropped(&self, pts: Option<gst::ClockTime>) {
-        if let Some(state) = self.state.lock().unwrap().as_mut() {
-            state.frame_count += 1;
-        }
-        let (first, cost) = {
-            let mut timing = self.timing.lock().unwrap();
-            (timing.drop_frame(), timing.cost())
+        self.frames_dropped.fetch_add(1, Ordering::Relaxed);
+        let (first, cost, fps) = {
+            let mut guard = self.state.lock().unwrap();
+            let Some(state) = guard.as_mut() else {
+                return;
+            };
+            state.next_frame();
+            (
+                state.timing.drop_frame(),
+                state.timing.cost(),
+                state.video_info.as_ref().map(|i| i.fps()),
+            )
         };
         gst::debug!(
             CAT,
@@ -47,12 +57,7 @@ impl SuperPointDetect {
             pts.display()
         );
         if first {
-            let period = self
-                .video_info
-                .lock()
-                .unwrap()
-                .as_ref()
-                .map(|i| i.fps())
+            let period = fps
                 .filter(|f| f.numer() > 0)
                 .map(|f| {
                     format!(

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use clap::Args;
-use superpoint::detector::{DecodeScratch, decode};
+use superpoint::detection::{DecodeScratch, decode};
 use superpoint::image_io::OwnedImage;
 use superpoint::onnx::{ModelInfo, SuperPointWeights};
 use superpoint::{Detections, Detector, Engine, Frame, PixelLayout};
@@ -243,7 +243,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
 
 /// Pre- and post-processing ms of the detector, timed apart from the network on the outputs
 /// `scores` and `descriptors` of one engine run on `frame`: (pre, [keypoints, descriptors]), where
-/// keypoints = [`superpoint::detector::decode`] without descriptors (NMS, top-k, sub-pixel) and
+/// keypoints = [`superpoint::detection::decode`] without descriptors (NMS, top-k, sub-pixel) and
 /// descriptors = its extra time with them (sampling at the keypoints).
 fn stage_ms(
     args: &BenchArgs,
