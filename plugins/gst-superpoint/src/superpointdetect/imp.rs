@@ -125,7 +125,7 @@ impl ObjectImpl for SuperPointDetect {
                     .build(),
                 glib::ParamSpecString::builder("scales")
                     .nick("Scales")
-                    .blurb("Multi-scale detection: comma-separated factors (up to 4, each in (0, 2]) the frame, or the inference size when set, is resized by before the network, e.g. 1,0.71,0.5. The network runs once per scale and the keypoints are merged with nms-radius across scales in frame pixels; the meta gives each keypoint's scale. Costs one network run per scale (measured at 640x480: about 1.4x the time for 1,0.5 and 1.95x for 1,0.71,0.5); not with batch-group or a model with a fixed input size. An unreadable value is refused with a warning and the last value kept")
+                    .blurb("Multi-scale detection: comma-separated factors (up to 4, each in (0, 2]) the frame, or the inference size when set, is resized by before the network, e.g. 1,0.71,0.5. The network runs once per scale and the keypoints are merged with nms-radius across scales in frame pixels; the meta gives each keypoint's scale. Costs one network run per scale (measured at 640x480: 1.25x the time for 1,0.5 and 1.78x for 1,0.71,0.5); not with batch-group or a model with a fixed input size. An unreadable value is refused with a warning and the last value kept")
                     .default_value(Some("1"))
                     .mutable_playing()
                     .build(),
